@@ -1,0 +1,29 @@
+# lprnet-opt: optimized LPRNet variants, measured the same way, in one report.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/prune.smk"
+include: "rules/quantize.smk"
+include: "rules/tvm.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+localrules:
+    report,
+    summarize,
+    tvm_merge,
+
+
+rule report:
+    input:
+        rules.summarize.output,
+    default_target: True

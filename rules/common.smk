@@ -1,0 +1,72 @@
+from pathlib import Path
+
+from lprnet_opt.config import validate_config
+
+# Fill defaults and fail early with one line naming the bad key.
+config.update(validate_config(config))
+VARIANTS = config["variants"]
+PACKAGE = Path(workflow.basedir) / "src" / "lprnet_opt"
+
+
+wildcard_constraints:
+    variant="[a-z][a-z0-9_]*",
+
+
+def package_code(*modules):
+    """Package modules a rule runs, as inputs, so editing them reruns the rule."""
+    return [str(PACKAGE / f"{m}.py") for m in modules]
+
+
+def folder_of(setting, part):
+    """An image folder from config, or the synthetic part the workflow generates."""
+    return f"results/data/synthetic/{part}" if setting == "synthetic" else setting
+
+
+def calibration_folder():
+    """The separate calibration folder, or [] when the split comes from one folder by hash."""
+    if config["calibration_images"]:
+        return folder_of(config["calibration_images"], "calibration")
+    return folder_of("synthetic", "calibration") if config["images"] == "synthetic" else []
+
+
+def weights_of(variant):
+    """The fp32 state_dict a variant starts from (quantized and TVM variants use their source's)."""
+    spec = VARIANTS[variant]
+    if spec["kind"] == "baseline":
+        return config["baseline_weights"]
+    if spec["kind"] == "pruned":
+        return f"results/prune/{variant}.pt"
+    return weights_of(spec["source"])
+
+
+def artifact_of(variant):
+    kind = VARIANTS[variant]["kind"]
+    if kind == "quantized":
+        return f"results/quantize/{variant}.pt"
+    if kind == "tvm":
+        return f"results/tvm/{variant}/model.so"
+    return weights_of(variant)
+
+
+def build_info_of(variant):
+    """The JSON a variant's build rule writes beside its artifact, if it has one."""
+    kind = VARIANTS[variant]["kind"]
+    folders = {"quantized": "quantize", "pruned": "prune", "tvm": "tvm"}
+    if kind == "tvm":
+        return [f"results/tvm/{variant}/build.json"]
+    return [f"results/{folders[kind]}/{variant}.json"] if kind in folders else []
+
+
+def tvm_paths():
+    """Target, tuning folder and cache folder, keyed by target and architecture."""
+    if not any(v["kind"] == "tvm" for v in VARIANTS.values()):
+        return None, "results/tvm/tune/none", "results/tvm/cache/none"
+    from lprnet_opt.tvm_setup import resolve_target, target_key
+
+    target = resolve_target(config["tvm"]["target"], config["threads"])
+    key = f"{target_key(target)}/lprnet{NUM_CLASSES}_b1"
+    return target, f"results/tvm/tune/{key}", f"results/tvm/cache/{key}"
+
+
+NUM_CLASSES = 68
+TVM_TARGET, TUNE_DIR, TUNE_CACHE = tvm_paths()

@@ -1,0 +1,25 @@
+rule measure:
+    input:
+        artifact=lambda w: artifact_of(w.variant),
+        source=lambda w: weights_of(w.variant),
+        baseline=config["baseline_weights"],
+        split="results/data/split.json",
+        build_info=lambda w: build_info_of(w.variant),
+        code=package_code("measure", "runners", "model", "data", "chars", "metrics"),
+    output:
+        "results/eval/{variant}.json",
+    params:
+        kind=lambda w: VARIANTS[w.variant]["kind"],
+        threads=config["threads"],
+        measure=config["measure"],
+    # All cores: no other job may run while this one times its variant.
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/measure/{variant}.log",
+    benchmark:
+        "benchmarks/measure/{variant}.tsv"
+    script:
+        "../scripts/measure.py"

@@ -1,0 +1,28 @@
+rule prune:
+    input:
+        weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
+        split="results/data/split.json",
+        extra=(
+            "results/data/synthetic/distill"
+            if config["distillation"]["synthetic_plates"]
+            else []
+        ),
+        code=package_code("prune", "model"),
+    output:
+        model="results/prune/{variant}.pt",
+        info="results/prune/{variant}.json",
+    params:
+        ratio=lambda w: VARIANTS[w.variant]["ratio"],
+        distill={
+            k: v for k, v in config["distillation"].items() if k != "synthetic_plates"
+        },
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "logs/prune/{variant}.log",
+    benchmark:
+        "benchmarks/prune/{variant}.tsv"
+    script:
+        "../scripts/prune.py"

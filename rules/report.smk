@@ -1,0 +1,13 @@
+rule summarize:
+    input:
+        evals=expand("results/eval/{variant}.json", variant=VARIANTS),
+        code=package_code("report"),
+    output:
+        csv="results/summary.csv",
+        markdown="results/summary.md",
+        html="results/report.html",
+        charts=directory("results/charts"),
+    log:
+        "logs/summarize/summarize.log",
+    script:
+        "../scripts/summarize.py"

@@ -1,0 +1,20 @@
+rule train_baseline:
+    input:
+        train="results/data/synthetic/train",
+        validation="results/data/synthetic/validation",
+        code=package_code("model", "train", "synth"),
+    output:
+        weights="results/train/baseline.pth",
+        history="results/train/history.json",
+    params:
+        training=config["training"],
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    log:
+        "logs/train_baseline/train_baseline.log",
+    benchmark:
+        "benchmarks/train_baseline/train_baseline.tsv"
+    script:
+        "../scripts/train_baseline.py"

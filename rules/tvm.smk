@@ -1,0 +1,78 @@
+# Tuning is keyed by target and architecture; it never depends on weight values, so all
+# TVM variants (mlc, pruned_mlc, ...) share one database and pruning never retunes.
+
+
+rule tvm_tasks:
+    input:
+        code=package_code("tvm_tune", "tvm_compile", "tvm_setup", "model"),
+    output:
+        f"{TUNE_DIR}/tasks.json",
+    params:
+        target=TVM_TARGET,
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    log:
+        "logs/tvm_tasks/tasks.log",
+    script:
+        "../scripts/tvm_tasks.py"
+
+
+rule tvm_tune_shard:
+    input:
+        tasks=f"{TUNE_DIR}/tasks.json",
+    output:
+        directory(f"{TUNE_DIR}/shard{{shard}}"),
+    params:
+        cache=lambda w: f"{TUNE_CACHE}/shard{w.shard}",
+        trials=config["tvm"]["trials"],
+        min_trials=config["tvm"]["min_trials_per_task"],
+        shards=config["tvm"]["shards"],
+        seed=config["tvm"]["seed"],
+    wildcard_constraints:
+        shard=r"\d+",
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        # Minutes; a retried job gets more time.
+        runtime=lambda w, attempt: 60 * attempt,
+    log:
+        "logs/tvm_tune_shard/shard{shard}.log",
+    benchmark:
+        "benchmarks/tvm_tune_shard/shard{shard}.tsv"
+    script:
+        "../scripts/tvm_tune_shard.py"
+
+
+rule tvm_merge:
+    input:
+        expand(f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])),
+    output:
+        directory(f"{TUNE_DIR}/database"),
+    log:
+        "logs/tvm_merge/merge.log",
+    script:
+        "../scripts/tvm_merge.py"
+
+
+rule tvm_compile:
+    input:
+        weights=lambda w: weights_of(w.variant),
+        database=f"{TUNE_DIR}/database",
+        split="results/data/split.json",
+        code=package_code("tvm_compile", "tvm_setup", "model"),
+    output:
+        library="results/tvm/{variant}/model.so",
+        info="results/tvm/{variant}/build.json",
+    params:
+        target=TVM_TARGET,
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/tvm_compile/{variant}.log",
+    benchmark:
+        "benchmarks/tvm_compile/{variant}.tsv"
+    script:
+        "../scripts/tvm_compile.py"

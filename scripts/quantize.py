@@ -1,0 +1,20 @@
+"""Build one INT8 variant from its source weights (rule quantize)."""
+
+import torch
+
+from lprnet_opt.data import read_split
+from lprnet_opt.prune import load_pruned_or_dense
+from lprnet_opt.quantize import build_quantized
+from lprnet_opt.workflow import setup_logging, write_json
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+calibration = read_split(snakemake.input.split, "calibration")
+info = build_quantized(
+    lambda: load_pruned_or_dense(snakemake.input.weights),
+    calibration.images,
+    snakemake.params.max_fp32_layers,
+    snakemake.params.scan_images,
+    snakemake.output.model,
+)
+write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

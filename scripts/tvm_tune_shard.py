@@ -1,0 +1,14 @@
+"""Tune one shard of the tasks, continuing from its cached database (rule tvm_tune_shard)."""
+
+from lprnet_opt.tvm_setup import warm_up_tvm
+
+warm_up_tvm()  # before torch is imported; see its docstring
+
+from lprnet_opt.tvm_tune import plan_trials, tune_shard  # noqa: E402
+from lprnet_opt.workflow import read_json, setup_logging, write_json  # noqa: E402
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+plan = plan_trials(read_json(snakemake.input.tasks), p.trials, p.min_trials, p.shards)
+summary = tune_shard(plan, int(snakemake.wildcards.shard), p.cache, snakemake.output[0], p.seed)
+write_json(summary, f"{snakemake.output[0]}/summary.json")

@@ -1,0 +1,59 @@
+"""Config validation against the JSON schema, with defaults filled in and one-line errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+SCHEMA: dict = json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
+
+
+class ConfigError(ValueError):
+    """A config value that breaks the schema or a workflow rule; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def key_name(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of `config` with defaults filled in, or raise ConfigError naming the key."""
+    filled = copy.deepcopy(dict(config))
+    errors = sorted(_Validator(SCHEMA).iter_errors(filled), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"config key {key_name(err.absolute_path)}: {err.message}")
+    check_variants(filled["variants"])
+    return filled
+
+
+def check_variants(variants: dict[str, dict]) -> None:
+    if variants.get("baseline", {}).get("kind") != "baseline":
+        raise ConfigError("config key variants.baseline: a variant named 'baseline' of kind 'baseline' is required")
+    for name, spec in variants.items():
+        if spec["kind"] == "pruned" and "ratio" not in spec:
+            raise ConfigError(f"config key variants.{name}.ratio: required for kind 'pruned'")
+        if spec["kind"] != "baseline" and spec["source"] not in variants:
+            raise ConfigError(f"config key variants.{name}.source: no variant named {spec['source']!r}")
+        if spec["kind"] != "baseline" and spec["source"] == name:
+            raise ConfigError(f"config key variants.{name}.source: a variant cannot be its own source")

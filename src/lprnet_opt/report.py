@@ -1,0 +1,166 @@
+"""Aggregate eval JSONs into summary.csv/summary.md and a self-contained Altair report.
+
+Nothing here knows the variant list: every results/eval/*.json becomes a row.
+"""
+
+from __future__ import annotations
+
+
+import json
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+
+from .workflow import read_json
+
+# The study this tool generalizes, as published (not measured here): 1000 test images.
+PUBLISHED = pd.DataFrame(
+    [
+        ("baseline", 0.903, 1.91, 212.0),
+        ("quantized (INT8)", 0.780, 0.5, None),
+        ("pruned 50%", 0.825, None, None),
+        ("TVM", 0.890, None, 82.0),
+        ("pruned + INT8", 0.625, None, None),
+        ("pruned + TVM", 0.800, None, None),
+    ],
+    columns=["variant", "accuracy", "size_mb", "latency_ms"],
+)
+COLUMNS = [
+    "variant", "kind", "accuracy", "char_accuracy", "agreement", "latency_ms", "latency_ms_p10",
+    "latency_ms_p90", "speedup_vs_baseline", "speedup_p10", "speedup_p90", "throughput_ips",
+    "size_bytes", "size_gzip_bytes", "peak_rss_mb", "sparsity", "n_images", "threads",
+]
+
+
+def load_results(paths: list[str | Path]) -> pd.DataFrame:
+    rows = [read_json(p) for p in paths]
+    frame = pd.DataFrame([{c: row.get(c) for c in COLUMNS} for row in rows])
+    frame["size_mb"] = frame["size_bytes"] / 1e6
+    frame["pareto"] = pareto_flags(frame)
+    return frame.sort_values("latency_ms").reset_index(drop=True)
+
+
+def pareto_flags(frame: pd.DataFrame) -> list[bool]:
+    """A variant is on the frontier when no other is both at least as fast and as accurate, and better in one."""
+    flags = []
+    for _, row in frame.iterrows():
+        dominated = (
+            (frame["latency_ms"] <= row["latency_ms"])
+            & (frame["accuracy"] >= row["accuracy"])
+            & ((frame["latency_ms"] < row["latency_ms"]) | (frame["accuracy"] > row["accuracy"]))
+        ).any()
+        flags.append(not dominated)
+    return flags
+
+
+def accuracy_latency_chart(frame: pd.DataFrame) -> alt.Chart:
+    base = alt.Chart(frame).encode(
+        x=alt.X("latency_ms:Q", title="batch-1 latency, median (ms)", scale=alt.Scale(zero=False)),
+        y=alt.Y("accuracy:Q", title="exact-plate accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+    )
+    points = base.mark_point(filled=True, size=90).encode(
+        color=alt.Color("kind:N"), tooltip=["variant", "accuracy", "latency_ms", "size_bytes"]
+    )
+    labels = base.mark_text(align="left", dx=7, dy=-6).encode(text="variant:N")
+    frontier = alt.Chart(frame[frame["pareto"]]).mark_line(strokeDash=[4, 3], color="gray").encode(
+        x="latency_ms:Q", y="accuracy:Q", order="latency_ms:Q"
+    )
+    return (frontier + points + labels).properties(title="Accuracy against latency (dashed: Pareto frontier)", width=520, height=320)
+
+
+def speedup_chart(frame: pd.DataFrame) -> alt.Chart:
+    base = alt.Chart(frame).encode(y=alt.Y("variant:N", sort="-x", title=None))
+    bars = base.mark_bar().encode(x=alt.X("speedup_vs_baseline:Q", title="speedup over baseline (same-run median ratio)"),
+                                  color="kind:N")
+    spread = base.mark_errorbar(color="black").encode(x="speedup_p10:Q", x2="speedup_p90:Q")
+    return (bars + spread).properties(title="Speedup over the fp32 baseline (bars: median, whiskers: p10-p90)", width=520)
+
+
+def size_chart(frame: pd.DataFrame) -> alt.Chart:
+    long = frame.melt(id_vars=["variant"], value_vars=["size_bytes", "size_gzip_bytes"], var_name="measure", value_name="bytes")
+    long["MB"] = long["bytes"] / 1e6
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("variant:N", title=None), x=alt.X("MB:Q", title="size on disk (MB)"),
+        color=alt.Color("measure:N", title=None), yOffset="measure:N",
+    ).properties(title="Size on disk (raw file and gzip)", width=520)
+
+
+def sparsity_chart(frame: pd.DataFrame) -> alt.Chart | None:
+    sweep = frame[frame["kind"].isin(["baseline", "pruned"])]
+    if (sweep["kind"] == "pruned").sum() < 1:
+        return None
+    return alt.Chart(sweep).mark_line(point=True).encode(
+        x=alt.X("sparsity:Q", title="conv weights pruned (share)"),
+        y=alt.Y("accuracy:Q", title="exact-plate accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        tooltip=["variant", "sparsity", "accuracy"],
+    ).properties(title="Accuracy against pruning ratio", width=520)
+
+
+def published_chart() -> alt.Chart:
+    return alt.Chart(PUBLISHED).mark_bar(color="#bbbbbb").encode(
+        y=alt.Y("variant:N", title=None, sort=None), x=alt.X("accuracy:Q", axis=alt.Axis(format="%"), title="accuracy"),
+        tooltip=["variant", "accuracy", "size_mb", "latency_ms"],
+    ).properties(title="Original study, published numbers (NOT measured here)", width=520)
+
+
+def build_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
+    charts = {
+        "accuracy_latency": accuracy_latency_chart(frame),
+        "speedup": speedup_chart(frame),
+        "size": size_chart(frame),
+        "sparsity": sparsity_chart(frame),
+        "published": published_chart(),
+    }
+    return {name: chart for name, chart in charts.items() if chart is not None}
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cols = ["variant", "accuracy", "agreement", "latency_ms", "speedup_vs_baseline", "size_bytes", "throughput_ips"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame[cols].iterrows():
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart]) -> str:
+    """One page with the Vega libraries inlined, so it renders with no network."""
+    divs, calls = [], []
+    for i, (name, chart) in enumerate(charts.items()):
+        divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
+        calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
+    table = frame.drop(columns=["pareto"]).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    published = PUBLISHED.to_html(index=False, na_rep="-", border=0)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>lprnet-opt report</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} .chart{{margin:1.5em 0}}</style>
+<script>{vlc.javascript_bundle()}</script></head>
+<body><h1>lprnet-opt: variants measured side by side</h1>
+<p>Accuracy is exact-plate accuracy on the evaluation split at batch 1. Latency is the batch-1 median over timed runs,
+interleaved with the baseline in the same process; speedup is the same-run ratio.</p>
+{''.join(divs)}
+<h2>All numbers</h2>{table}
+<h2>Original study, as published (not measured here)</h2>{published}
+<script>{''.join(calls)}</script>
+</body></html>
+"""
+
+
+def write_report(eval_paths: list[str | Path], csv: str | Path, markdown: str | Path, html_path: str | Path, chart_dir: str | Path) -> pd.DataFrame:
+    frame = load_results(eval_paths)
+    charts = build_charts(frame)
+    frame.drop(columns=["pareto"]).to_csv(csv, index=False)
+    Path(markdown).write_text(markdown_table(frame), encoding="utf-8")
+    chart_dir = Path(chart_dir)
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    for name, chart in charts.items():
+        spec = chart.to_dict()
+        (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
+        (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    Path(html_path).write_text(render_html(frame, charts), encoding="utf-8")
+    return frame
+
+
+__all__ = ["write_report", "load_results", "pareto_flags"]

@@ -1,0 +1,116 @@
+"""LPRNet -> Relax (BatchNorm folded, weights bound as constants) -> tuned, exported .so."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet
+from .tvm_setup import import_tvm, make_target
+
+log = logging.getLogger(__name__)
+INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch 1
+
+
+def fold_batchnorm(model: LPRNet) -> LPRNet:
+    """Fold each BatchNorm into the conv before it (for blocks, the block's last conv)."""
+    model = copy.deepcopy(model).eval()
+    layers = model.backbone
+    for i in range(len(layers) - 1):
+        if not isinstance(layers[i + 1], torch.nn.BatchNorm2d):
+            continue
+        if isinstance(layers[i], torch.nn.Conv2d):
+            layers[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+        else:
+            layers[i].block[-1] = fuse_conv_bn_eval(layers[i].block[-1], layers[i + 1])
+        layers[i + 1] = torch.nn.Identity()
+    return model
+
+
+def export_relax(model: LPRNet):
+    """A Relax IRModule of the folded model with its weights as constants."""
+    import_tvm()
+    from tvm.relax.frontend.torch import from_exported_program
+
+    example = torch.zeros(INPUT_SHAPE)
+    with torch.no_grad():
+        program = torch.export.export(fold_batchnorm(model), (example,))
+    return from_exported_program(program, keep_params_as_input=False)
+
+
+def fuse_for_tuning(mod, target):
+    """The passes MetaSchedule's compile_relax runs before applying a database, so keys match."""
+    tvm = import_tvm()
+    from tvm import relax
+    from tvm.relax import pipeline
+
+    passes = [
+        *pipeline.library_dispatch_passes(target),
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+    ]
+    with target:
+        return tvm.transform.Sequential(passes)(mod)
+
+
+def compile_library(model: LPRNet, target_spec: dict, database, path: str | Path) -> None:
+    """Build with the tuned schedules and export the .so; written under a temporary name first."""
+    tvm = import_tvm()
+    from tvm.s_tir import meta_schedule as ms
+
+    target = make_target(target_spec)
+    executable = ms.relax_integration.compile_relax(database, export_relax(model), target, None)
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".partial.so")
+    executable.export_library(str(tmp))
+    os.replace(tmp, path)
+    log.info("exported %s (%d bytes)", path, path.stat().st_size)
+
+
+def load_tvm_runner(path: str | Path):
+    """Run an exported batch-1 library on any number of images, one at a time."""
+    tvm = import_tvm(int(os.environ.get("TVM_NUM_THREADS", "0")) or None)
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), tvm.cpu())
+    main = vm["main"]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in images:
+            # from_exported_program returns a one-element tuple of logits
+            (logits,) = main(tvm.runtime.tensor(np.ascontiguousarray(image[None])))
+            outputs.append(logits.numpy())
+        return np.concatenate(outputs)
+
+    return run
+
+
+def compile_and_verify(model: LPRNet, target_spec: dict, database_dir: str | Path, path: str | Path,
+                       images: np.ndarray, threads: int) -> dict:
+    """Compile, then check the library against PyTorch on `images`; a failed check removes it."""
+    from .chars import greedy_decode
+    from .metrics import agreement
+    from .tvm_tune import open_database
+
+    import_tvm(threads)
+    compile_library(model, target_spec, open_database(database_dir), path)
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(images)).numpy()
+    logits = load_tvm_runner(path)(images)
+    diff = float(np.abs(logits - reference).max())
+    if not np.isfinite(diff):
+        os.remove(path)
+        raise RuntimeError(f"{path}: compiled library gives non-finite logits")
+    return {"target": target_spec, "max_abs_logit_diff": diff,
+            "agreement_with_pytorch": agreement(greedy_decode(logits), greedy_decode(reference)),
+            "checked_images": len(images)}

@@ -1,0 +1,77 @@
+"""Import TVM only after checking the apache-tvm-ffi pin, and turn config targets into Targets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import metadata
+
+REQUIRED_FFI = "0.1.14.post1"
+
+
+class TVMSetupError(RuntimeError):
+    """A TVM installation or target that cannot work; the message names the cause."""
+
+
+def check_ffi_version() -> None:
+    try:
+        found = metadata.version("apache-tvm-ffi")
+    except metadata.PackageNotFoundError:
+        raise TVMSetupError("apache-tvm-ffi is not installed; pip install apache-tvm-ffi==" + REQUIRED_FFI) from None
+    if found != REQUIRED_FFI:
+        raise TVMSetupError(
+            f"apache-tvm-ffi {found} is installed, but apache-tvm 0.27.0.post1 MetaSchedule needs "
+            f"{REQUIRED_FFI} (0.1.15.x segfaults while tuning): pip install apache-tvm-ffi=={REQUIRED_FFI}"
+        )
+
+
+def import_tvm(threads: int | None = None):
+    """The TVM module, after the version guard; TVM's thread pool reads TVM_NUM_THREADS once."""
+    check_ffi_version()
+    if threads:
+        os.environ["TVM_NUM_THREADS"] = str(threads)
+    import tvm
+
+    return tvm
+
+
+def warm_up_tvm() -> None:
+    """Import TVM's tensor intrinsics before torch is loaded.
+
+    MetaSchedule imports them when it creates its first tuning context; their ~500 TVMScript
+    definitions each call inspect.stack(), which scans sys.modules: measured here 55 s on its
+    own and 88 s once torch is imported. Call this first in a tuning process.
+    """
+    import_tvm()
+    import tvm.s_tir.tensor_intrin  # noqa: F401
+
+
+def host_target(threads: int) -> dict:
+    tvm = import_tvm()
+    return {"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(), "num-cores": threads}
+
+
+def resolve_target(spec: dict | None, threads: int) -> dict:
+    """The config target, or this host's CPU with `threads` cores when the config says null."""
+    return dict(spec) if spec else host_target(threads)
+
+
+def make_target(spec: dict):
+    tvm = import_tvm()
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise TVMSetupError(f"config key tvm.target: expected a JSON dict with 'kind', got {spec!r}")
+    mcpu = spec.get("mcpu")
+    if spec["kind"] == "llvm" and mcpu and not tvm.target.codegen.llvm_is_valid_cpu(mcpu, "x86_64"):
+        raise TVMSetupError(f"config key tvm.target: LLVM does not know the CPU {mcpu!r}")
+    try:
+        return tvm.target.Target(spec)
+    except Exception as err:  # TVM raises its own error types for bad target dicts
+        raise TVMSetupError(f"config key tvm.target: invalid target {json.dumps(spec)} ({err})") from None
+
+
+def target_key(spec: dict) -> str:
+    """A folder name for a target, so databases tuned for different CPUs never mix."""
+    parts = [spec.get("kind", "target"), spec.get("mcpu", "generic"), f"{spec.get('num-cores', 'n')}c"]
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    return "-".join(str(p) for p in parts) + "-" + digest

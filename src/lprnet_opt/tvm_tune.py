@@ -1,0 +1,200 @@
+"""MetaSchedule tuning split into shards, resumable, with trials allocated by task FLOPs.
+
+Tasks depend only on the architecture, input shape and target, never on weight values, so
+they are extracted from a randomly initialised LPRNet and every variant shares one database.
+Each shard keeps a persistent cache database; a rerun (a crash, or a raised budget) tunes
+only the trials a task still lacks, seeded by the records already there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from .model import LPRNet
+from .tvm_compile import export_relax, fuse_for_tuning
+from .tvm_setup import TVMSetupError, import_tvm, make_target
+
+log = logging.getLogger(__name__)
+
+
+def extract_tasks(target_spec: dict) -> list:
+    import_tvm()
+    from tvm.s_tir import meta_schedule as ms
+
+    target = make_target(target_spec)
+    mod = fuse_for_tuning(export_relax(LPRNet()), target)
+    return sorted(ms.relax_integration.extract_tasks(mod, target), key=lambda t: t.task_name)
+
+
+def task_flops(task) -> float:
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    return float(estimate_tir_flops(task.dispatched[0])) * task.weight
+
+
+def allocate_trials(flops: dict[str, float], total: int, min_per_task: int) -> dict[str, int]:
+    """Every task gets `min_per_task` trials (no naive schedules); the rest goes by FLOPs."""
+    base = {name: min_per_task for name in flops}
+    spare = max(0, total - min_per_task * len(flops))
+    weight = sum(flops.values()) or 1.0
+    shares = {name: spare * f / weight for name, f in flops.items()}
+    extra = {name: int(s) for name, s in shares.items()}
+    # Hand out what rounding down left, largest remainders first.
+    for name in sorted(shares, key=lambda n: shares[n] - extra[n], reverse=True)[: spare - sum(extra.values())]:
+        extra[name] += 1
+    return {name: base[name] + extra[name] for name in flops}
+
+
+def plan_shards(flops: dict[str, float], trials: dict[str, int], shards: int) -> dict[str, int]:
+    """Assign tasks to shards so that each gets about the same number of trials."""
+    load = [0] * shards
+    plan = {}
+    for name in sorted(trials, key=lambda n: (-trials[n], n)):
+        shard = load.index(min(load))
+        plan[name] = shard
+        load[shard] += trials[name]
+    return plan
+
+
+def write_tasks(target_spec: dict, path: str | Path) -> dict:
+    """Extract the tuning tasks once: names and FLOPs, for one target and architecture."""
+    tasks = extract_tasks(target_spec)
+    record = {"target": target_spec, "tasks": {t.task_name: task_flops(t) for t in tasks}}
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def plan_trials(tasks: dict, total_trials: int, min_per_task: int, shards: int) -> dict:
+    """Trials per task and the shard that tunes it; the same inputs always give the same plan."""
+    flops = tasks["tasks"]
+    trials = allocate_trials(flops, total_trials, min_per_task)
+    shard_of = plan_shards(flops, trials, shards)
+    return {
+        "target": tasks["target"],
+        "tasks": [{"name": n, "flops": flops[n], "trials": trials[n], "shard": shard_of[n]} for n in sorted(flops)],
+    }
+
+
+def repair_database(folder: Path) -> None:
+    """Drop a last line cut short by a killed run, so the JSON database loads again."""
+    for name in ("database_workload.json", "database_tuning_record.json"):
+        path = folder / name
+        if not path.exists():
+            continue
+        good = []
+        for line in path.read_text().splitlines():
+            try:
+                json.loads(line)
+                good.append(line)
+            except json.JSONDecodeError:
+                log.warning("%s: dropping a truncated record", path)
+        path.write_text("".join(line + "\n" for line in good))
+
+
+def records_for(database, task) -> int:
+    mod = task.dispatched[0]
+    if not database.has_workload(mod):
+        return 0
+    return len(database.get_top_k(database.commit_workload(mod), 10**6))
+
+
+def in_process_builder():
+    """A MetaSchedule builder that compiles in this process.
+
+    LocalBuilder starts a new pool of worker processes on every call, and each re-imports TVM;
+    with a few trials per task that start-up took over a minute per task here, against about
+    half a second for the build itself. A crashing build takes the shard down, and its rerun
+    resumes from the database.
+    """
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
+
+    @derived_object
+    class InProcessBuilder(PyBuilder):
+        def build(self, build_inputs):
+            results = []
+            for item in build_inputs:
+                try:
+                    results.append(BuilderResult(default_export(default_build(item.mod, item.target, None)), None))
+                except Exception as err:  # a bad candidate is a failed trial, not a failed job
+                    results.append(BuilderResult(None, f"{type(err).__name__}: {err}"))
+            return results
+
+    return InProcessBuilder()
+
+
+def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int) -> dict:
+    """Bring every task of one shard up to its planned trial count, then snapshot the database."""
+    import_tvm()
+    from tvm.s_tir import meta_schedule as ms
+
+    tasks = {t.task_name: t for t in extract_tasks(plan["target"])}
+    mine = [entry for entry in plan["tasks"] if entry["shard"] == shard]
+    missing = [e["name"] for e in mine if e["name"] not in tasks]
+    if missing:
+        raise TVMSetupError(f"task plan lists tasks this architecture does not have: {missing}")
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    repair_database(cache)
+    database = ms.database.JSONDatabase(work_dir=str(cache))
+    builder = in_process_builder()
+    runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
+    summary, start = [], time.perf_counter()
+    for i, entry in enumerate(mine, 1):
+        task, before = tasks[entry["name"]], records_for(database, tasks[entry["name"]])
+        need = entry["trials"] - before
+        log.info("shard %d task %d/%d %s: %d records, %d planned, tuning %d",
+                 shard, i, len(mine), entry["name"], before, entry["trials"], max(need, 0))
+        if need > 0:
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts([task], str(cache), seed=seed)
+            ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(cache), max_trials_global=need,
+                               num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
+        summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
+                        "records_after": records_for(database, task)})
+    snapshot(cache, out)
+    return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary}
+
+
+def snapshot(cache: Path, out: str | Path) -> None:
+    """Copy the database JSON files (the tuning logs) into a job's declared output folder."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("database_workload.json", "database_tuning_record.json"):
+        source = Path(cache) / name
+        if source.exists():
+            shutil.copyfile(source, out / name)
+        else:
+            (out / name).write_text("")
+
+
+def merge_databases(shard_dirs: list[str | Path], out: str | Path) -> int:
+    """One JSON database holding every shard's records; returns the record count."""
+    import_tvm()
+    from tvm.s_tir import meta_schedule as ms
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    merged = ms.database.JSONDatabase(work_dir=str(out))
+    count = 0
+    for folder in shard_dirs:
+        shard = ms.database.JSONDatabase(work_dir=str(folder), allow_missing=False)
+        for record in shard.get_all_tuning_records():
+            workload = merged.commit_workload(record.workload.mod)
+            merged.commit_tuning_record(ms.database.TuningRecord(
+                record.trace, workload, record.run_secs, record.target, record.args_info))
+            count += 1
+    return count
+
+
+def open_database(folder: str | Path):
+    import_tvm()
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.database.JSONDatabase(work_dir=str(folder), allow_missing=False)

@@ -1,0 +1,109 @@
+"""The two exact rewrites, checked against a verbatim re-implementation of the original forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lprnet_opt.model import CheckpointError, LPRNet, load_lprnet
+
+
+class OriginalForward(nn.Module):
+    """LPRNet_Pytorch's forward as published: MaxPool3d on 4-D tensors, batch-wide mean."""
+
+    def __init__(self, model: LPRNet) -> None:
+        super().__init__()
+        layers = list(model.backbone)
+        pools = {3: (1, 1), 7: (2, 2), 14: (4, 2)}  # index: (channel stride, width stride)
+        for i, (sc, sw) in pools.items():
+            layers[i] = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(sc, 1, sw))
+        self.backbone = nn.Sequential(*layers)
+        self.container = model.container
+
+    def forward(self, x):
+        keep_features = list()
+        for i, layer in enumerate(self.backbone.children()):
+            x = layer(x)
+            if i in [2, 6, 13, 22]:
+                keep_features.append(x)
+        global_context = list()
+        for i, f in enumerate(keep_features):
+            if i in [0, 1]:
+                f = nn.AvgPool2d(kernel_size=5, stride=5)(f)
+            if i in [2]:
+                f = nn.AvgPool2d(kernel_size=(4, 10), stride=(4, 2))(f)
+            f_pow = torch.pow(f, 2)
+            f_mean = torch.mean(f_pow)
+            f = torch.div(f, f_mean)
+            global_context.append(f)
+        x = torch.cat(global_context, 1)
+        x = self.container(x)
+        return torch.mean(x, dim=2)
+
+
+def backbone_outputs(backbone, x):
+    outs = []
+    for layer in backbone:
+        x = layer(x)
+        outs.append(x)
+    return outs
+
+
+@pytest.fixture(params=["random", "real"])
+def model(request, random_weights) -> LPRNet:
+    if request.param == "real":
+        return load_lprnet(request.getfixturevalue("real_weights"))
+    return load_lprnet(random_weights)
+
+
+def test_pooling_rewrite_is_bit_exact(model):
+    original = OriginalForward(model).eval()
+    x = torch.randn(3, 3, 24, 94)
+    with torch.no_grad():
+        ours, theirs = backbone_outputs(model.backbone, x), backbone_outputs(original.backbone, x)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert torch.equal(a, b), f"backbone layer {i} differs"
+
+
+def test_per_sample_norm_equals_original_at_batch_1(model):
+    original = OriginalForward(model).eval()
+    x = torch.randn(1, 3, 24, 94)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), original(x), rtol=1e-5, atol=1e-5)
+
+
+def test_prediction_does_not_depend_on_batch_mates(model):
+    x = torch.randn(5, 3, 24, 94)
+    with torch.no_grad():
+        alone = torch.cat([model(x[i : i + 1]) for i in range(5)])
+        together = model(x)
+        original_together = OriginalForward(model).eval()(x)
+    torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(alone, original_together, atol=1e-3)  # the bug we removed
+
+
+def test_real_checkpoint_keys_load_unchanged(real_weights):
+    state = torch.load(real_weights, map_location="cpu", weights_only=True)
+    assert set(state) == set(LPRNet().state_dict())
+
+
+def test_other_class_count_is_a_clear_error(tmp_path):
+    path = tmp_path / "lpr66.pth"
+    torch.save(LPRNet(num_classes=66).state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"lpr66\.pth: checkpoint has 66 classes"):
+        load_lprnet(path)
+
+
+def test_other_architecture_is_a_clear_error(tmp_path):
+    path = tmp_path / "resnet.pth"
+    torch.save(nn.Sequential(nn.Conv2d(3, 8, 3)).state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"resnet\.pth: weights do not fit LPRNet"):
+        load_lprnet(path)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"broken\.pth: not a readable PyTorch checkpoint"):
+        load_lprnet(path)

@@ -1,0 +1,133 @@
+"""The whole workflow on a tiny config in a temporary directory, and what reruns when."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "baseline_weights": "weights.pth",
+    "images": "synthetic",
+    "synthetic": {
+        "calibration": {"count": 16, "seed": 201},
+        "evaluation": {"count": 24, "seed": 202},
+        "distill": {"count": 16, "seed": 301},
+    },
+    "measure": {"warmup": 2, "runs": 10, "throughput_batch": 4, "throughput_runs": 2},
+    "quantization": {"max_fp32_layers": 1, "scan_images": 8},
+    "distillation": {"epochs": 1, "batch_size": 16},
+    "tvm": {"trials": 2, "min_trials_per_task": 0, "shards": 2},
+    "variants": {
+        "baseline": {"kind": "baseline"},
+        "quantized": {"kind": "quantized"},
+        "pruned": {"kind": "pruned", "ratio": 0.5},
+        "pruned_quantized": {"kind": "quantized", "source": "pruned"},
+        "mlc": {"kind": "tvm"},
+        "pruned_mlc": {"kind": "tvm", "source": "pruned"},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow; `config` goes in an overlay config file, deep-merged over tiny.yaml."""
+    files = [str(workdir / "tiny.yaml")]
+    if config:
+        (workdir / "overlay.yaml").write_text(yaml.safe_dump(config))
+        files.append(str(workdir / "overlay.yaml"))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", *files, "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts from the dry-run's 'Job stats' table."""
+    table = result.stdout.split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory, random_weights_module) -> Path:
+    workdir = tmp_path_factory.mktemp("flow")
+    shutil.copy(random_weights_module, workdir / "weights.pth")
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = snakemake(workdir, "report")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def random_weights_module(tmp_path_factory) -> Path:
+    from lprnet_opt.model import LPRNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "weights.pth"
+    torch.save(LPRNet().state_dict(), path)
+    return path
+
+
+def test_every_variant_has_a_complete_eval_json(workflow):
+    keys = {"variant", "accuracy", "char_accuracy", "n_images", "size_bytes", "size_gzip_bytes", "latency_ms",
+            "latency_ms_p10", "latency_ms_p90", "throughput_ips", "speedup_vs_baseline", "agreement", "threads", "env"}
+    for variant in TINY["variants"]:
+        record = json.loads((workflow / f"results/eval/{variant}.json").read_text())
+        assert keys <= set(record), variant
+        assert record["n_images"] == 24 and 0 <= record["accuracy"] <= 1
+    baseline = json.loads((workflow / "results/eval/baseline.json").read_text())
+    assert baseline["agreement"] == 1.0
+    mlc = json.loads((workflow / "results/eval/mlc.json").read_text())
+    assert mlc["agreement_with_source"] >= 0.999 or mlc["max_abs_logit_diff_vs_source"] < 1e-3
+
+
+def test_report_and_summary_exist(workflow):
+    html = (workflow / "results/report.html").read_text()
+    assert "vegaEmbed" in html and "https://cdn" not in html
+    summary = (workflow / "results/summary.csv").read_text()
+    assert all(v in summary for v in TINY["variants"])
+    assert (workflow / "results/charts/accuracy_latency.png").stat().st_size > 1000
+
+
+def test_split_is_disjoint(workflow):
+    split = json.loads((workflow / "results/data/split.json").read_text())
+    assert split["calibration"] and split["evaluation"]
+    assert not set(map(os.path.basename, split["calibration"])) & set(map(os.path.basename, split["evaluation"]))
+
+
+def test_second_run_has_nothing_to_do(workflow):
+    result = snakemake(workflow, "-n", "report")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
+    jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"variants": {"pruned": {"kind": "pruned", "ratio": 0.6}}}))
+    assert jobs.pop("prune") == 1 and jobs.pop("tvm_compile") == 1  # pruned_mlc only
+    assert jobs.pop("quantize") == 1  # pruned_quantized only
+    assert jobs.pop("measure") == 3  # pruned, pruned_quantized, pruned_mlc
+    assert set(jobs) <= {"summarize", "report"}, jobs  # no tuning, no other variant
+
+
+def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
+    jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 4}}))
+    assert jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1 and jobs.pop("tvm_compile") == 2
+    assert jobs.pop("measure") == 2
+    assert set(jobs) <= {"summarize", "report"}, jobs
+
+
+def test_new_baseline_weights_rerun_everything_downstream(workflow):
+    os.utime(workflow / "weights.pth")  # as if replaced
+    jobs = planned_jobs(snakemake(workflow, "-n", "report"))
+    assert jobs["measure"] == len(TINY["variants"])
+    assert jobs["prune"] == 1 and jobs["quantize"] == 2 and jobs["tvm_compile"] == 2
+    assert "tvm_tune_shard" not in jobs  # tuning does not depend on weights

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lprnet_opt.prune import (
+    DistillSettings,
+    apply_global_l1,
+    build_pruned,
+    conv_sparsity,
+    load_pruned_or_dense,
+    pack_tensor,
+    unpack_tensor,
+)
+from lprnet_opt.model import load_lprnet
+
+QUICK = DistillSettings(epochs=1, batch_size=4, learning_rate=1e-4, temperature=2.0, seed=0)
+
+
+def test_pack_roundtrip_exact():
+    t = torch.randn(64, 32, 3, 3)
+    t[t.abs() < 0.7] = 0
+    packed = pack_tensor(t)
+    assert isinstance(packed, dict)
+    assert torch.equal(unpack_tensor(packed), t)
+
+
+def test_global_l1_hits_the_ratio(random_weights):
+    model = load_lprnet(random_weights)
+    apply_global_l1(model, 0.5)
+    assert conv_sparsity(model) == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("ratio", [1.0, -0.1])
+def test_ratio_outside_range_is_refused(random_weights, ratio):
+    with pytest.raises(ValueError, match="outside"):
+        apply_global_l1(load_lprnet(random_weights), ratio)
+
+
+def test_pruned_artifact_roundtrips_exactly_and_is_small(random_weights, images, tmp_path):
+    path = tmp_path / "pruned.pt"
+    info = build_pruned(random_weights, 0.5, images, QUICK, path)
+    assert info["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    model = load_pruned_or_dense(path)
+    assert conv_sparsity(model) == pytest.approx(info["sparsity"])
+    assert path.stat().st_size < 0.6 * random_weights.stat().st_size
+    again = load_pruned_or_dense(path)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_distillation_moves_towards_teacher(random_weights, images, tmp_path):
+    teacher = load_lprnet(random_weights)
+    with torch.no_grad():
+        target = teacher(torch.from_numpy(images))
+    errors = {}
+    for epochs in (0, 3):
+        settings = DistillSettings(epochs=epochs, batch_size=6, learning_rate=1e-3, temperature=2.0, seed=0)
+        build_pruned(random_weights, 0.7, images, settings, tmp_path / f"p{epochs}.pt")
+        with torch.no_grad():
+            errors[epochs] = float((load_pruned_or_dense(tmp_path / f"p{epochs}.pt")(torch.from_numpy(images)) - target).abs().mean())
+    assert errors[3] < errors[0]
