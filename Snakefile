@@ -24,6 +24,6 @@ localrules:
 
 
 rule report:
+    default_target: True
     input:
         rules.summarize.output,
-    default_target: True

@@ -12,6 +12,12 @@ wildcard_constraints:
     variant="[a-z][a-z0-9_]*",
 
 
+def exclusive_threads():
+    """Locally, every core, so no other job runs beside a timing job; on a cluster (where
+    workflow.cores is 1) the configured threads, with the node reserved by --exclusive."""
+    return max(workflow.cores, config["threads"])
+
+
 def package_code(*modules):
     """Package modules a rule runs, as inputs, so editing them reruns the rule."""
     return [str(PACKAGE / f"{m}.py") for m in modules]
@@ -26,7 +32,9 @@ def calibration_folder():
     """The separate calibration folder, or [] when the split comes from one folder by hash."""
     if config["calibration_images"]:
         return folder_of(config["calibration_images"], "calibration")
-    return folder_of("synthetic", "calibration") if config["images"] == "synthetic" else []
+    return (
+        folder_of("synthetic", "calibration") if config["images"] == "synthetic" else []
+    )
 
 
 def weights_of(variant):

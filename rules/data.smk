@@ -1,13 +1,13 @@
 rule synthetic_plates:
     output:
         directory("results/data/synthetic/{part}"),
+    log:
+        "logs/synthetic_plates/{part}.log",
+    wildcard_constraints:
+        part="train|validation|calibration|evaluation|distill",
     params:
         plates=lambda w: config["synthetic"][w.part]["count"],
         seed=lambda w: config["synthetic"][w.part]["seed"],
-    wildcard_constraints:
-        part="train|validation|calibration|evaluation|distill",
-    log:
-        "logs/synthetic_plates/{part}.log",
     script:
         "../scripts/synthetic_plates.py"
 
@@ -19,10 +19,10 @@ rule split:
         code=package_code("data"),
     output:
         "results/data/split.json",
+    log:
+        "logs/split/split.log",
     params:
         calibration_images=lambda w, input: input.calibration or None,
         fraction=config["calibration_fraction"],
-    log:
-        "logs/split/split.log",
     script:
         "../scripts/split.py"

@@ -8,18 +8,19 @@ rule measure:
         code=package_code("measure", "runners", "model", "data", "chars", "metrics"),
     output:
         "results/eval/{variant}.json",
-    params:
-        kind=lambda w: VARIANTS[w.variant]["kind"],
-        threads=config["threads"],
-        measure=config["measure"],
-    # All cores: no other job may run while this one times its variant.
-    threads: workflow.cores
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/measure/{variant}.log",
     benchmark:
         "benchmarks/measure/{variant}.tsv"
+    # No other job may run while this one times its variant.
+    threads: exclusive_threads()
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        slurm_extra="'--exclusive'",
+    params:
+        kind=lambda w: VARIANTS[w.variant]["kind"],
+        threads=config["threads"],
+        measure=config["measure"],
     script:
         "../scripts/measure.py"

@@ -11,18 +11,18 @@ rule prune:
     output:
         model="results/prune/{variant}.pt",
         info="results/prune/{variant}.json",
+    log:
+        "logs/prune/{variant}.log",
+    benchmark:
+        "benchmarks/prune/{variant}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         ratio=lambda w: VARIANTS[w.variant]["ratio"],
         distill={
             k: v for k, v in config["distillation"].items() if k != "synthetic_plates"
         },
-    threads: workflow.cores
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    log:
-        "logs/prune/{variant}.log",
-    benchmark:
-        "benchmarks/prune/{variant}.tsv"
     script:
         "../scripts/prune.py"

@@ -6,16 +6,16 @@ rule quantize:
     output:
         model="results/quantize/{variant}.pt",
         info="results/quantize/{variant}.json",
-    params:
-        max_fp32_layers=config["quantization"]["max_fp32_layers"],
-        scan_images=config["quantization"]["scan_images"],
-    threads: workflow.cores
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/quantize/{variant}.log",
     benchmark:
         "benchmarks/quantize/{variant}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        max_fp32_layers=config["quantization"]["max_fp32_layers"],
+        scan_images=config["quantization"]["scan_images"],
     script:
         "../scripts/quantize.py"

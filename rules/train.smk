@@ -6,15 +6,15 @@ rule train_baseline:
     output:
         weights="results/train/baseline.pth",
         history="results/train/history.json",
-    params:
-        training=config["training"],
-    threads: workflow.cores
-    resources:
-        mem_mb=4000,
-        runtime=240,
     log:
         "logs/train_baseline/train_baseline.log",
     benchmark:
         "benchmarks/train_baseline/train_baseline.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        training=config["training"],
     script:
         "../scripts/train_baseline.py"

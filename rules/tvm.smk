@@ -7,13 +7,13 @@ rule tvm_tasks:
         code=package_code("tvm_tune", "tvm_compile", "tvm_setup", "model"),
     output:
         f"{TUNE_DIR}/tasks.json",
-    params:
-        target=TVM_TARGET,
+    log:
+        "logs/tvm_tasks/tasks.log",
     resources:
         mem_mb=4000,
         runtime=20,
-    log:
-        "logs/tvm_tasks/tasks.log",
+    params:
+        target=TVM_TARGET,
     script:
         "../scripts/tvm_tasks.py"
 
@@ -23,12 +23,10 @@ rule tvm_tune_shard:
         tasks=f"{TUNE_DIR}/tasks.json",
     output:
         directory(f"{TUNE_DIR}/shard{{shard}}"),
-    params:
-        cache=lambda w: f"{TUNE_CACHE}/shard{w.shard}",
-        trials=config["tvm"]["trials"],
-        min_trials=config["tvm"]["min_trials_per_task"],
-        shards=config["tvm"]["shards"],
-        seed=config["tvm"]["seed"],
+    log:
+        "logs/tvm_tune_shard/shard{shard}.log",
+    benchmark:
+        "benchmarks/tvm_tune_shard/shard{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
     threads: config["threads"]
@@ -36,10 +34,12 @@ rule tvm_tune_shard:
         mem_mb=4000,
         # Minutes; a retried job gets more time.
         runtime=lambda w, attempt: 60 * attempt,
-    log:
-        "logs/tvm_tune_shard/shard{shard}.log",
-    benchmark:
-        "benchmarks/tvm_tune_shard/shard{shard}.tsv"
+    params:
+        cache=lambda w: f"{TUNE_CACHE}/shard{w.shard}",
+        trials=config["tvm"]["trials"],
+        min_trials=config["tvm"]["min_trials_per_task"],
+        shards=config["tvm"]["shards"],
+        seed=config["tvm"]["seed"],
     script:
         "../scripts/tvm_tune_shard.py"
 
@@ -64,15 +64,15 @@ rule tvm_compile:
     output:
         library="results/tvm/{variant}/model.so",
         info="results/tvm/{variant}/build.json",
-    params:
-        target=TVM_TARGET,
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         "logs/tvm_compile/{variant}.log",
     benchmark:
         "benchmarks/tvm_compile/{variant}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        target=TVM_TARGET,
     script:
         "../scripts/tvm_compile.py"
