@@ -14,7 +14,8 @@ wildcard_constraints:
 
 def exclusive_threads():
     """Locally, every core, so no other job runs beside a timing job; on a cluster (where
-    workflow.cores is 1) the configured threads, with the node reserved by --exclusive."""
+    workflow.cores is 1) the configured threads, with the node reserved by --exclusive.
+    """
     return max(workflow.cores, config["threads"])
 
 
