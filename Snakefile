@@ -13,6 +13,7 @@ include: "rules/train.smk"
 include: "rules/prune.smk"
 include: "rules/quantize.smk"
 include: "rules/tvm.smk"
+include: "rules/onnx.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

@@ -54,7 +54,9 @@ def artifact_of(variant):
         return f"results/quantize/{variant}.pt"
     if kind == "tvm":
         return f"results/tvm/{variant}/model.so"
-    return weights_of(variant)
+    if kind == "onnx":
+        return f"results/onnx/{variant}.onnx"
+    return weights_of(variant)  # baseline, pruned, torch_compile
 
 
 def build_info_of(variant):

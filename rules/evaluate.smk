@@ -5,7 +5,17 @@ rule measure:
         baseline=config["baseline_weights"],
         split="results/data/split.json",
         build_info=lambda w: build_info_of(w.variant),
-        code=package_code("measure", "runners", "model", "data", "chars", "metrics"),
+        code=package_code(
+            "measure",
+            "runners",
+            "model",
+            "data",
+            "chars",
+            "metrics",
+            "peers",
+            "prune",
+            "tvm_compile",
+        ),
     output:
         "results/eval/{variant}.json",
     log:

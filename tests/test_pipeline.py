@@ -37,6 +37,7 @@ TINY = {
         "pruned_quantized": {"kind": "quantized", "source": "pruned"},
         "mlc": {"kind": "tvm"},
         "pruned_mlc": {"kind": "tvm", "source": "pruned"},
+        "onnxruntime": {"kind": "onnx"},
     },
 }
 

@@ -155,6 +155,7 @@ def measure_variant(
     return {
         "variant": variant,
         "kind": kind,
+        "artifact": str(artifact),
         "accuracy": plate_accuracy(plates, labels),
         "char_accuracy": char_accuracy(plates, labels),
         "agreement": agreement(plates, baseline_plates),

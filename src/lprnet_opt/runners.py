@@ -47,11 +47,25 @@ def load_tvm(path: str | Path) -> Runner:
     return load_tvm_runner(path)
 
 
+def load_onnx(path: str | Path) -> Runner:
+    from .peers import load_onnx_runner
+
+    return load_onnx_runner(path)
+
+
+def load_compiled(path: str | Path) -> Runner:
+    from .peers import load_compiled_runner
+
+    return load_compiled_runner(path)
+
+
 LOADERS: dict[str, Callable[[str | Path], Runner]] = {
     "baseline": load_eager,
     "pruned": load_eager,
     "quantized": load_torchscript,
     "tvm": load_tvm,
+    "onnx": load_onnx,
+    "torch_compile": load_compiled,
 }
 
 

@@ -1,0 +1,13 @@
+rule onnx_export:
+    input:
+        weights=lambda w: weights_of(w.variant),
+        code=package_code("peers", "model"),
+    output:
+        "results/onnx/{variant}.onnx",
+    log:
+        "logs/onnx_export/{variant}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/onnx_export.py"

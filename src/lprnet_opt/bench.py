@@ -1,0 +1,54 @@
+"""Side-by-side batch-1 timing of built variants in one process: python -m lprnet_opt.bench.
+
+Every variant is timed call by call, interleaved with the others, on one preloaded image,
+so the ratios come from the same run. Artifacts are found through results/eval/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .measure import spread, time_interleaved
+from .runners import load_runner
+
+
+def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
+    torch.set_num_threads(threads)
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    records = {v: json.loads((results / "eval" / f"{v}.json").read_text()) for v in variants}
+    runners = {v: load_runner(r["kind"], r["artifact"]) for v, r in records.items()}
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)
+    times = time_interleaved(runners, image, warmup, runs)
+    reference = times[variants[0]]
+    rows = []
+    for v in variants:
+        latency, ratio = spread(times[v]), spread(reference / times[v])
+        rows.append({"variant": v, "kind": records[v]["kind"], "latency_ms": latency["median"],
+                     "p10": latency["p10"], "p90": latency["p90"], f"speedup_vs_{variants[0]}": ratio["median"],
+                     "speedup_p10": ratio["p10"], "speedup_p90": ratio["p90"], "accuracy": records[v]["accuracy"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="+", help="variant names; the first is the reference")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    rows = bench(args.results, args.variants, args.threads, args.warmup, args.runs)
+    columns = list(rows[0])
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns) + " |")
+
+
+if __name__ == "__main__":
+    main()
