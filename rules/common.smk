@@ -1,5 +1,7 @@
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from lprnet_opt.config import validate_config
 
 # Fill defaults and fail early with one line naming the bad key.
@@ -13,10 +15,13 @@ wildcard_constraints:
 
 
 def exclusive_threads():
-    """Locally, every core, so no other job runs beside a timing job; on a cluster (where
-    workflow.cores is 1) the configured threads, with the node reserved by --exclusive.
-    """
-    return max(workflow.cores, config["threads"])
+    """Locally, every core, so no other job runs beside a timing job; on a cluster
+    the configured threads, with the node reserved by --exclusive."""
+    try:
+        cores = workflow.cores  # 1 under the SLURM executor
+    except WorkflowError:  # raised inside a SLURM job step, where no total is set
+        cores = 1
+    return max(cores, config["threads"])
 
 
 def package_code(*modules):

@@ -47,8 +47,9 @@ def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_tiny_workflow_runs_through_sbatch(profile, tmp_path, random_weights):
-    shutil.copy(random_weights, tmp_path / "weights.pth")
+def test_tiny_workflow_runs_through_sbatch(profile, tmp_path):
+    # The shipped synthetic baseline, so the compared accuracies are not trivially zero.
+    shutil.copy(REPO / "data/baseline_synthetic.pth", tmp_path / "weights.pth")
     config = dict(TINY, variants={k: v for k, v in TINY["variants"].items() if k in ("baseline", "pruned", "mlc")})
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
 
@@ -69,6 +70,7 @@ def test_tiny_workflow_runs_through_sbatch(profile, tmp_path, random_weights):
     shutil.copy(tmp_path / "weights.pth", local)
     shutil.copy(tmp_path / "tiny.yaml", local)
     assert run(local, "--cores", "2", "report").returncode == 0
+    assert json.loads((local / "results/eval/baseline.json").read_text())["accuracy"] > 0.5
     for variant in config["variants"]:
         on_slurm = json.loads((tmp_path / f"results/eval/{variant}.json").read_text())
         here = json.loads((local / f"results/eval/{variant}.json").read_text())
