@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -107,3 +109,15 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"broken\.pth: not a readable PyTorch checkpoint"):
         load_lprnet(path)
+
+
+def test_real_checkpoint_accuracy_on_evaluation_split(real_weights, real_images):
+    from lprnet_opt.chars import greedy_decode
+    from lprnet_opt.data import load_plates, make_split
+    from lprnet_opt.metrics import plate_accuracy
+    from lprnet_opt.runners import run_batched, torch_runner
+
+    split = make_split(real_images, None, 0.3)
+    evaluation = load_plates([Path(p) for p in split["evaluation"]])
+    plates = greedy_decode(run_batched(torch_runner(load_lprnet(real_weights)), evaluation.images, 64))
+    assert 0.88 <= plate_accuracy(plates, evaluation.labels) <= 0.91
