@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -116,6 +117,14 @@ class LPRNet(nn.Module):
         ]
         x = self.container(torch.cat(context, 1))
         return x.mean(dim=2)  # (N, classes, T=18)
+
+
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Eval-mode logits for many images, in batches (the model is batch-invariant)."""
+    model.eval()
+    with torch.inference_mode():
+        chunks = [model(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    return np.concatenate([c.numpy() for c in chunks])
 
 
 class CheckpointError(ValueError):

@@ -19,6 +19,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from .chars import greedy_decode
 from .metrics import agreement
+from .model import predict_logits
 
 log = logging.getLogger(__name__)
 # The global-context division and the 1x1 container mix features of very different scales;
@@ -38,16 +39,11 @@ def qconfig_mapping(fp32_modules: list[str]) -> QConfigMapping:
     return mapping.set_object_type(torch.cat, None).set_object_type("mean", None)
 
 
-def logits_of(module: torch.nn.Module, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    with torch.inference_mode():
-        return torch.cat([module(torch.from_numpy(images[i : i + batch])) for i in range(0, len(images), batch)]).numpy()
-
-
 def quantize_model(model: torch.nn.Module, calibration: np.ndarray, fp32_modules: list[str]) -> torch.fx.GraphModule:
     """Prepare, calibrate on `calibration` images only, and convert to INT8."""
     torch.backends.quantized.engine = "x86"
     prepared = prepare_fx(model.eval(), qconfig_mapping(fp32_modules), (torch.from_numpy(calibration[:1]),))
-    logits_of(prepared, calibration)
+    predict_logits(prepared, calibration)
     return convert_fx(prepared)
 
 
@@ -69,7 +65,7 @@ def sensitivity_scan(make_model, calibration: np.ndarray, reference_logits: np.n
     rows = []
     for i, layer in enumerate([None, *layers]):
         fp32 = [*ALWAYS_FP32, *([layer] if layer else [])]
-        logits = logits_of(quantize_model(make_model(), calibration, fp32), calibration)
+        logits = predict_logits(quantize_model(make_model(), calibration, fp32), calibration)
         mse = float(np.mean((logits - reference_logits) ** 2))
         rows.append({"layer": layer or "none", "logit_mse": mse,
                      "agreement": agreement(greedy_decode(logits), greedy_decode(reference_logits))})
@@ -109,13 +105,13 @@ def deflate_zip(source: str, target: str) -> None:
 
 def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int, path: str | Path) -> dict:
     """Scan sensitivity, leave the worst layers fp32, quantize, save; returns the build record."""
-    reference = greedy_decode(logits_of(make_model(), calibration))
+    reference = greedy_decode(predict_logits(make_model(), calibration))
     subset = calibration[:scan_images]
-    scan = sensitivity_scan(make_model, subset, logits_of(make_model(), subset)) if max_fp32_layers > 0 else []
+    scan = sensitivity_scan(make_model, subset, predict_logits(make_model(), subset)) if max_fp32_layers > 0 else []
     fp32_layers = choose_fp32_layers(scan, max_fp32_layers) + list(ALWAYS_FP32)
     quantized = quantize_model(make_model(), calibration, fp32_layers)
     save_torchscript(quantized, calibration, path)
-    plates = greedy_decode(logits_of(torch.jit.load(str(path)), calibration))
+    plates = greedy_decode(predict_logits(torch.jit.load(str(path)), calibration))
     return {
         "fp32_layers": fp32_layers,
         "sensitivity": scan,

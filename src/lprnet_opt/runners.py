@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import load_lprnet
-
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -76,5 +74,3 @@ def load_runner(kind: str, path: str | Path) -> Runner:
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([runner(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
 
-
-__all__ = ["Runner", "load_runner", "run_batched", "torch_runner", "load_lprnet"]

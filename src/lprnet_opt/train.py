@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .chars import BLANK_INDEX, encode_label, greedy_decode
 from .data import PlateSet
 from .metrics import plate_accuracy
-from .model import LPRNet
+from .model import LPRNet, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,6 @@ class TrainSettings:
     learning_rate: float
     seed: int
     threads: int
-
-
-def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Eval-mode logits for many images, batched (the model is batch-invariant)."""
-    model.eval()
-    with torch.inference_mode():
-        chunks = [model(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return torch.cat(chunks).numpy()
 
 
 def ctc_loss(logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
