@@ -154,6 +154,7 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts([task], str(cache), seed=seed)
             ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(cache), max_trials_global=need,
                                num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
+            log.disabled = False  # MetaSchedule's logging set-up disables existing loggers
         summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
                         "records_after": records_for(database, task)})
     snapshot(cache, out)

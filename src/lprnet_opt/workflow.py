@@ -14,7 +14,10 @@ def setup_logging(log_file: str | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
+        Path(log_file).write_text("")
+        # Append mode: libraries that call logging.config.dictConfig (MetaSchedule) close our
+        # handlers, and a "w" handler would truncate the log when it reopens.
+        handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
     job = os.environ.get("SLURM_JOB_ID")
     if job:
