@@ -7,21 +7,23 @@ so the ratios come from the same run. Artifacts are found through results/eval/*
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .measure import spread, time_interleaved
+from .report import markdown_table
 from .runners import load_runner
+from .workflow import read_json
 
 
 def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
     torch.set_num_threads(threads)
     os.environ["TVM_NUM_THREADS"] = str(threads)
-    records = {v: json.loads((results / "eval" / f"{v}.json").read_text()) for v in variants}
+    records = {v: read_json(results / "eval" / f"{v}.json") for v in variants}
     runners = {v: load_runner(r["kind"], r["artifact"]) for v, r in records.items()}
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)
     times = time_interleaved(runners, image, warmup, runs)
@@ -43,11 +45,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
-    rows = bench(args.results, args.variants, args.threads, args.warmup, args.runs)
-    columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns) + " |")
+    rows = pd.DataFrame(bench(args.results, args.variants, args.threads, args.warmup, args.runs))
+    print(markdown_table(rows, list(rows.columns)), end="")
 
 
 if __name__ == "__main__":

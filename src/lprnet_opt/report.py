@@ -116,8 +116,10 @@ def build_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
     return {name: chart for name, chart in charts.items() if chart is not None}
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    cols = ["variant", "accuracy", "agreement", "latency_ms", "speedup_vs_baseline", "size_bytes", "throughput_ips"]
+SUMMARY_COLUMNS = ["variant", "accuracy", "agreement", "latency_ms", "speedup_vs_baseline", "size_bytes", "throughput_ips"]
+
+
+def markdown_table(frame: pd.DataFrame, cols: list[str] = SUMMARY_COLUMNS) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame[cols].iterrows():
         cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
