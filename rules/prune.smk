@@ -7,7 +7,7 @@ rule prune:
             if config["distillation"]["synthetic_plates"]
             else []
         ),
-        code=package_code("prune", "model"),
+        code=package_code("prune", "distill", "model"),
     output:
         model="results/prune/{variant}.pt",
         info="results/prune/{variant}.json",

@@ -2,7 +2,12 @@ rule quantize:
     input:
         weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
         split="results/data/split.json",
-        code=package_code("quantize", "prune", "model"),
+        extra=(
+            "results/data/synthetic/distill"
+            if config["distillation"]["synthetic_plates"]
+            else []
+        ),
+        code=package_code("quantize", "distill", "prune", "model"),
     output:
         model="results/quantize/{variant}.pt",
         info="results/quantize/{variant}.json",
@@ -17,5 +22,12 @@ rule quantize:
     params:
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
+        finetune={
+            "epochs": config["quantization"]["finetune_epochs"],
+            "learning_rate": config["quantization"]["finetune_learning_rate"],
+            "batch_size": config["distillation"]["batch_size"],
+            "temperature": config["distillation"]["temperature"],
+            "seed": config["distillation"]["seed"],
+        },
     script:
         "../scripts/quantize.py"

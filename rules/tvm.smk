@@ -29,17 +29,20 @@ rule tvm_tune_shard:
         "benchmarks/tvm_tune_shard/shard{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
-    threads: config["threads"]
+    # Tuning times candidates on this machine: like timing jobs, it runs alone.
+    threads: exclusive_threads()
     resources:
         mem_mb=4000,
         # Minutes; a retried job gets more time.
         runtime=lambda w, attempt: 60 * attempt,
+        slurm_extra="'--exclusive'",
     params:
         cache=lambda w: f"{TUNE_CACHE}/shard{w.shard}",
         trials=config["tvm"]["trials"],
         min_trials=config["tvm"]["min_trials_per_task"],
         shards=config["tvm"]["shards"],
         seed=config["tvm"]["seed"],
+        population=config["tvm"]["population"],
     script:
         "../scripts/tvm_tune_shard.py"
 

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from lprnet_opt.data import load_folder, read_split
-from lprnet_opt.prune import DistillSettings, build_pruned
+from lprnet_opt.distill import DistillSettings
+from lprnet_opt.prune import build_pruned
 from lprnet_opt.workflow import setup_logging, write_json
 
 setup_logging(snakemake.log[0])

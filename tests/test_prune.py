@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from lprnet_opt.distill import DistillSettings
 from lprnet_opt.prune import (
-    DistillSettings,
     apply_global_l1,
     build_pruned,
     conv_sparsity,

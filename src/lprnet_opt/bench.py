@@ -1,6 +1,6 @@
 """Side-by-side batch-1 timing of built variants in one process: python -m lprnet_opt.bench.
 
-Every variant is timed call by call, interleaved with the others, on one preloaded image,
+Every variant is timed in short blocks, interleaved with the others, on one preloaded image,
 so the ratios come from the same run. Artifacts are found through results/eval/*.json.
 """
 

@@ -1,6 +1,6 @@
 """The one measurement harness: accuracy, agreement, size, latency, throughput, peak RSS, env.
 
-Latency is timed at batch 1 on preloaded tensors (no data loading), interleaved call by call
+Latency is timed at batch 1 on preloaded tensors (no data loading), interleaved in short blocks
 with the baseline in the same process, so `speedup_vs_baseline` is a same-run ratio.
 """
 
@@ -37,22 +37,33 @@ def size_on_disk(path: str | Path) -> tuple[int, int]:
     return raw, packed
 
 
-def time_interleaved(runners: dict[str, Runner], sample: np.ndarray, warmup: int, runs: int) -> dict[str, np.ndarray]:
-    """Per-call milliseconds for each runner, alternating which one goes first each round."""
+def time_interleaved(runners: dict[str, Runner], sample: np.ndarray, warmup: int, runs: int,
+                     block: int = 10, settle_s: float = 0.02) -> dict[str, np.ndarray]:
+    """Per-call milliseconds for each runner: runners take turns in blocks of `block` calls.
+
+    Call-by-call alternation made each runtime pay for the other's thread pool still spinning
+    after its last call (TVM's and OpenMP's workers both spin-wait; measured: TVM speedups
+    moved 17-18% between two runs). Blocks, a short settle pause between them, and one
+    untimed call at the start of each block keep the pools from overlapping, while the order
+    reverses every round so slow drift of the machine still hits every runner alike.
+    """
     names = list(runners)
-    for _ in range(warmup):
-        for name in names:
+    for name in names:
+        for _ in range(warmup):
             runners[name](sample)
-    times = {name: np.empty(runs) for name in names}
-    for i in range(runs):
-        order = names if i % 2 == 0 else names[::-1]
-        for name in order:
-            start = time.perf_counter()
+    times = {name: [] for name in names}
+    rounds = max(1, -(-runs // block))
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            time.sleep(settle_s)
             runners[name](sample)
-            times[name][i] = (time.perf_counter() - start) * 1e3
-        if runs >= 10 and (i + 1) % (runs // 4) == 0:
-            log.info("timing: %d/%d rounds", i + 1, runs)
-    return times
+            for _ in range(block):
+                start = time.perf_counter()
+                runners[name](sample)
+                times[name].append((time.perf_counter() - start) * 1e3)
+        if rounds >= 4 and (r + 1) % (rounds // 4) == 0:
+            log.info("timing: %d/%d rounds", r + 1, rounds)
+    return {name: np.array(t[:runs]) for name, t in times.items()}
 
 
 def throughput(runner: Runner, images: np.ndarray, batch: int, runs: int) -> float:

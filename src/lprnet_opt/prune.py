@@ -8,28 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.nn.utils import prune
 
+from .distill import DistillSettings, distill
 from .model import CheckpointError, LPRNet, load_lprnet
 
 log = logging.getLogger(__name__)
 FORMAT = "lprnet-opt-sparse-v1"
-
-
-@dataclass(frozen=True)
-class DistillSettings:
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    temperature: float
-    seed: int
 
 
 def conv_weights(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:
@@ -46,48 +35,6 @@ def apply_global_l1(model: torch.nn.Module, ratio: float) -> None:
     if not 0 <= ratio < 1:
         raise ValueError(f"pruning ratio {ratio} is outside [0, 1)")
     prune.global_unstructured(conv_weights(model), pruning_method=prune.L1Unstructured, amount=ratio)
-
-
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Light changes, a shift of up to 2 px and sensor noise, on normalized images."""
-    n = images.shape[0]
-    gain = 0.75 + 0.5 * torch.rand(n, 1, 1, 1, generator=generator)
-    offset = 0.2 * torch.rand(n, 1, 1, 1, generator=generator) - 0.1
-    out = images * gain + offset
-    dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=generator))
-    out = torch.roll(out, shifts=(dy // 2, dx), dims=(2, 3))
-    return out + 0.03 * torch.randn(out.shape, generator=generator)
-
-
-def distill(student: LPRNet, teacher: LPRNet, images: np.ndarray, settings: DistillSettings) -> list[dict]:
-    """Fit the student's per-step class distribution to the teacher's; no labels used.
-
-    Both stay in eval mode, so BatchNorm statistics are the teacher's and dropout is off.
-    """
-    generator = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
-    student.eval()
-    teacher.eval()
-    optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=settings.learning_rate)
-    data = torch.from_numpy(images)
-    t = settings.temperature
-    history = []
-    for epoch in range(1, settings.epochs + 1):
-        start, losses = time.perf_counter(), []
-        order = torch.randperm(len(data), generator=generator)
-        for i in range(0, len(order), settings.batch_size):
-            batch = augment(data[order[i : i + settings.batch_size]], generator)
-            with torch.no_grad():
-                target = F.softmax(teacher(batch) / t, dim=1)
-            log_student = F.log_softmax(student(batch) / t, dim=1)
-            loss = F.kl_div(log_student, target, reduction="batchmean") * t * t
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        history.append({"epoch": epoch, "kl": float(np.mean(losses)), "seconds": round(time.perf_counter() - start, 1)})
-        log.info("distill epoch %d/%d kl %.5f (%.0fs)", epoch, settings.epochs, history[-1]["kl"], history[-1]["seconds"])
-    return history
 
 
 def prune_and_recover(weights: str | Path, ratio: float, images: np.ndarray, settings: DistillSettings) -> tuple[LPRNet, dict]:
@@ -146,10 +93,6 @@ def load_pruned_or_dense(path: str | Path) -> LPRNet:
     except RuntimeError as err:
         raise CheckpointError(f"{path}: sparse weights do not fit LPRNet ({err})") from None
     return model.eval()
-
-
-
-
 
 def build_pruned(weights: str | Path, ratio: float, images: np.ndarray, settings: DistillSettings, path: str | Path) -> dict:
     """Prune, distill, store compactly, and check the stored file reloads exactly."""
