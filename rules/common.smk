@@ -59,7 +59,7 @@ def artifact_of(variant):
         return f"results/quantize/{variant}.pt"
     if kind == "tvm":
         return f"results/tvm/{variant}/model.so"
-    if kind == "onnx":
+    if kind in ("onnx", "openvino"):
         return f"results/onnx/{variant}.onnx"
     return weights_of(variant)  # baseline, pruned, torch_compile
 

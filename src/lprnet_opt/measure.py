@@ -117,6 +117,7 @@ def environment(threads: int) -> dict:
         "torch": torch.__version__,
         "tvm": version("apache-tvm"),
         "onnxruntime": version("onnxruntime"),
+        "openvino": version("openvino"),
     }
 
 

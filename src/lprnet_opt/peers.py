@@ -1,6 +1,6 @@
 """Peer runtimes a user would otherwise pick, as variants measured by the same harness:
-ONNX Runtime fp32 (from the rewritten model; the original MaxPool3d does not export) and
-torch.compile."""
+ONNX Runtime fp32 (from the rewritten model; the original MaxPool3d does not export),
+OpenVINO on the same ONNX file, and torch.compile."""
 
 from __future__ import annotations
 
@@ -33,6 +33,30 @@ def load_onnx_runner(path: str | Path):
 
     def run(images: np.ndarray) -> np.ndarray:
         return session.run(None, {"images": np.ascontiguousarray(images)})[0]
+
+    return run
+
+
+def load_openvino_runner(path: str | Path):
+    """The ONNX file compiled by OpenVINO for this CPU, in fp32 for one latency stream.
+
+    Without the f32 hint OpenVINO runs in bf16 on CPUs that have it, which would not be the
+    same model as the others.
+    """
+    import openvino
+
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": "1",
+        "INFERENCE_NUM_THREADS": str(torch.get_num_threads()),  # the harness sets it from config
+    })
+    request = compiled.create_infer_request()
+
+    def run(images: np.ndarray) -> np.ndarray:
+        # The graph was exported with a dynamic batch axis; copy, as the request reuses buffers.
+        return np.array(request.infer({0: np.ascontiguousarray(images)})[0], copy=True)
 
     return run
 

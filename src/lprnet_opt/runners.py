@@ -51,6 +51,12 @@ def load_onnx(path: str | Path) -> Runner:
     return load_onnx_runner(path)
 
 
+def load_openvino(path: str | Path) -> Runner:
+    from .peers import load_openvino_runner
+
+    return load_openvino_runner(path)
+
+
 def load_compiled(path: str | Path) -> Runner:
     from .peers import load_compiled_runner
 
@@ -63,6 +69,7 @@ LOADERS: dict[str, Callable[[str | Path], Runner]] = {
     "quantized": load_torchscript,
     "tvm": load_tvm,
     "onnx": load_onnx,
+    "openvino": load_openvino,
     "torch_compile": load_compiled,
 }
 
