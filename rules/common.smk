@@ -53,6 +53,15 @@ def weights_of(variant):
     return weights_of(spec["source"])
 
 
+def distill_plates(used=True):
+    """Generated plates that distillation adds to the calibration split, when configured and used."""
+    return (
+        "results/data/synthetic/distill"
+        if used and config["distillation"]["synthetic_plates"]
+        else []
+    )
+
+
 def artifact_of(variant):
     kind = VARIANTS[variant]["kind"]
     if kind == "quantized":
@@ -60,7 +69,8 @@ def artifact_of(variant):
     if kind == "tvm":
         return f"results/tvm/{variant}/model.so"
     if kind in ("onnx", "openvino"):
-        return f"results/onnx/{variant}.onnx"
+        # One export per source weights, shared by the ONNX Runtime and OpenVINO rows.
+        return f"results/onnx/{VARIANTS[variant]['source']}.onnx"
     return weights_of(variant)  # baseline, pruned, torch_compile
 
 

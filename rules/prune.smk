@@ -2,11 +2,7 @@ rule prune:
     input:
         weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
         split="results/data/split.json",
-        extra=(
-            "results/data/synthetic/distill"
-            if config["distillation"]["synthetic_plates"]
-            else []
-        ),
+        extra=distill_plates(),
         code=package_code("prune", "distill", "model"),
     output:
         model="results/prune/{variant}.pt",

@@ -2,11 +2,7 @@ rule quantize:
     input:
         weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
         split="results/data/split.json",
-        extra=(
-            "results/data/synthetic/distill"
-            if config["distillation"]["synthetic_plates"]
-            else []
-        ),
+        extra=distill_plates(config["quantization"]["finetune_epochs"] > 0),
         code=package_code("quantize", "distill", "prune", "model"),
     output:
         model="results/quantize/{variant}.pt",

@@ -1,4 +1,4 @@
-"""Export one variant's fp32 weights to ONNX for the ONNX Runtime peer row (rule onnx_export)."""
+"""Export one variant's fp32 weights to ONNX for the ONNX Runtime and OpenVINO peer rows (rule onnx_export)."""
 
 from lprnet_opt.peers import export_onnx
 from lprnet_opt.prune import load_pruned_or_dense
