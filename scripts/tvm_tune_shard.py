@@ -1,11 +1,7 @@
 """Tune one shard of the tasks, continuing from its cached database (rule tvm_tune_shard)."""
 
-from lprnet_opt.tvm_setup import warm_up_tvm
-
-warm_up_tvm()  # before torch is imported; see its docstring
-
-from lprnet_opt.tvm_tune import plan_trials, tune_shard  # noqa: E402
-from lprnet_opt.workflow import read_json, setup_logging, write_json  # noqa: E402
+from lprnet_opt.tvm_tune import plan_trials, tune_shard
+from lprnet_opt.workflow import read_json, setup_logging, write_json
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

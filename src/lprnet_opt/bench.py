@@ -7,22 +7,19 @@ so the ratios come from the same run. Artifacts are found through results/eval/*
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .measure import spread, time_interleaved
 from .report import markdown_table
-from .runners import load_runner
+from .runners import load_runner, set_threads
 from .workflow import read_json
 
 
 def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
-    torch.set_num_threads(threads)
-    os.environ["TVM_NUM_THREADS"] = str(threads)
+    set_threads(threads)
     records = {v: read_json(results / "eval" / f"{v}.json") for v in variants}
     runners = {v: load_runner(r["kind"], r["artifact"]) for v, r in records.items()}
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)

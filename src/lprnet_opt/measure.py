@@ -23,7 +23,7 @@ import torch
 
 from .chars import greedy_decode
 from .metrics import agreement, char_accuracy, plate_accuracy
-from .runners import Runner, load_runner, run_batched
+from .runners import Runner, load_runner, run_batched, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,17 @@ def spread(values: np.ndarray) -> dict[str, float]:
     return {k: round(float(np.percentile(values, q)), 4) for k, q in (("median", 50), ("p10", 10), ("p90", 90))}
 
 
-def predict_plates(runner: Runner, images: np.ndarray, label: str) -> tuple[np.ndarray, list[str]]:
-    """Batch-1 logits and plates for every image: the deployment setting, for every variant."""
+def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: int = 1) -> tuple[np.ndarray, list[str]]:
+    """Logits and plates for every image; batch 1, the deployment setting, for every variant."""
     start = time.perf_counter()
-    logits = run_batched(runner, images, 1)
+    logits = run_batched(runner, images, batch_size)
     log.info("%s: predicted %d images in %.1fs", label, len(images), time.perf_counter() - start)
     return logits, greedy_decode(logits)
+
+
+# The fp32 references (source and baseline) run in eager PyTorch, where the model is
+# batch-invariant (tests/test_model.py), so they are batched: same answers, 5-10x less time.
+REFERENCE_BATCH = 64
 
 
 def measure_variant(
@@ -145,7 +150,7 @@ def measure_variant(
     settings: dict,
 ) -> dict:
     """Measure one variant against the baseline in one process; returns the eval JSON record."""
-    torch.set_num_threads(threads)
+    set_threads(threads)
     runner = load_runner(kind, artifact)
     baseline = load_runner("baseline", baseline_weights)
     logits, plates = predict_plates(runner, images, variant)
@@ -153,11 +158,11 @@ def measure_variant(
     same = Path(artifact).resolve()
     source_logits, source_plates = (
         (logits, plates) if Path(source_weights).resolve() == same
-        else predict_plates(load_runner("baseline", source_weights), images, "source")
+        else predict_plates(load_runner("baseline", source_weights), images, "source", REFERENCE_BATCH)
     )
     baseline_plates = (
         source_plates if Path(baseline_weights).resolve() == Path(source_weights).resolve()
-        else predict_plates(baseline, images, "baseline")[1]
+        else predict_plates(baseline, images, "baseline", REFERENCE_BATCH)[1]
     )
     times = time_interleaved({"variant": runner, "baseline": baseline}, images[:1],
                              settings["warmup"], settings["runs"])
@@ -195,6 +200,6 @@ def measure_variant(
 if __name__ == "__main__":
     # The RSS probe: python -m lprnet_opt.measure KIND ARTIFACT BATCH.npy THREADS
     probe_kind, probe_path, probe_batch, probe_threads = sys.argv[1:5]
-    torch.set_num_threads(int(probe_threads))
+    set_threads(int(probe_threads))
     load_runner(probe_kind, probe_path)(np.load(probe_batch))
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -5,6 +5,7 @@ Each loader takes only the artifact file, so the measured object is exactly what
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,17 @@ import numpy as np
 import torch
 
 Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def set_threads(threads: int) -> None:
+    """Inference threads for every runtime; call before the first TVM call in the process.
+
+    TVM's thread pool reads TVM_NUM_THREADS once, and without it takes half the logical
+    CPUs (it assumes SMT): 1 thread on this 2-core machine. ONNX Runtime and OpenVINO take
+    torch's count when their session is created.
+    """
+    torch.set_num_threads(threads)
+    os.environ["TVM_NUM_THREADS"] = str(threads)
 
 
 def torch_runner(module: torch.nn.Module) -> Runner:

@@ -78,7 +78,7 @@ def compile_library(model: LPRNet, target_spec: dict, database, path: str | Path
 
 def load_tvm_runner(path: str | Path):
     """Run an exported batch-1 library on any number of images, one at a time."""
-    tvm = import_tvm(int(os.environ.get("TVM_NUM_THREADS", "0")) or None)
+    tvm = import_tvm()  # threads: runners.set_threads, before the first call
     from tvm import relax
 
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), tvm.cpu())

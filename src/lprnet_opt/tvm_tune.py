@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .model import LPRNet
 from .tvm_compile import export_relax, fuse_for_tuning
-from .tvm_setup import TVMSetupError, import_tvm, make_target
+from .tvm_setup import TVMSetupError, import_tvm, make_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,10 @@ def tune_context(task, work_dir: str, population: int, seed: int):
 
 def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128) -> dict:
     """Bring every task of one shard up to its planned trial count, then snapshot the database."""
-    import_tvm()
+    # Candidates run in the runner's worker processes, which inherit TVM_NUM_THREADS; without
+    # it TVM takes half the logical CPUs and would time 2-core schedules on 1 thread here.
+    import_tvm(plan["target"].get("num-cores"))
+    warm_up_tvm()
     from tvm.s_tir import meta_schedule as ms
 
     tasks = {t.task_name: t for t in extract_tasks(plan["target"])}

@@ -1,0 +1,92 @@
+"""TVM: the version guard, target errors, trial allocation, and resumable tuning that only adds records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lprnet_opt import tvm_setup
+from lprnet_opt.tvm_setup import TVMSetupError, host_target, make_target
+from lprnet_opt.tvm_tune import allocate_trials, merge_databases, plan_shards, tune_shard, write_tasks
+
+
+def test_wrong_ffi_version_is_refused(monkeypatch):
+    monkeypatch.setattr(tvm_setup.metadata, "version", lambda name: "0.1.15")
+    with pytest.raises(TVMSetupError, match=r"apache-tvm-ffi 0\.1\.15 is installed.*==0\.1\.14\.post1"):
+        tvm_setup.import_tvm()
+
+
+@pytest.mark.parametrize("spec", ["llvm", {"mcpu": "znver3"}, {"kind": "llvm", "mcpu": "no-such-cpu"},
+                                  {"kind": "no-such-kind"}])
+def test_invalid_target_names_the_config_key(spec):
+    with pytest.raises(TVMSetupError, match="config key tvm.target"):
+        make_target(spec)
+
+
+def test_trials_follow_flops_and_no_task_is_starved():
+    flops = {"conv_big": 50e6, "conv_mid": 20e6, "conv_small": 5e6, "pool": 1e5, "add": 1e3}
+    trials = allocate_trials(flops, 100, 4)
+    assert sum(trials.values()) == 100
+    assert min(trials.values()) >= 4
+    assert trials["conv_big"] > trials["conv_mid"] > trials["conv_small"] > trials["pool"]
+    assert trials["pool"] == trials["add"] == 4  # the spare trials went to real work
+
+
+def test_shards_get_about_equal_trials():
+    trials = {f"t{i}": n for i, n in enumerate([40, 30, 20, 10, 10, 6, 6, 6])}
+    plan = plan_shards({name: 1.0 for name in trials}, trials, 2)
+    loads = [sum(n for name, n in trials.items() if plan[name] == s) for s in (0, 1)]
+    assert abs(loads[0] - loads[1]) <= 6
+
+
+@pytest.fixture(scope="module")
+def small_plan(tmp_path_factory) -> dict:
+    """The two cheapest convolutions of the real task list, one per shard."""
+    record = write_tasks(host_target(2), tmp_path_factory.mktemp("tasks") / "tasks.json")
+    convs = sorted((f, n) for n, f in record["tasks"].items() if n.startswith("fused_conv2d"))[:2]
+    entries = [{"name": n, "flops": f, "trials": 2, "shard": i} for i, (f, n) in enumerate(convs)]
+    return {"target": record["target"], "tasks": entries}
+
+
+def with_trials(plan: dict, trials: int) -> dict:
+    return {**plan, "tasks": [{**e, "trials": trials} for e in plan["tasks"]]}
+
+
+def records(folder: Path) -> list[str]:
+    path = folder / "database_tuning_record.json"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.slow
+def test_raised_budget_continues_from_the_database_and_keeps_every_record(small_plan, tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = tune_shard(with_trials(small_plan, 2), 0, cache, out / "a", seed=0, population=16)
+    before = records(cache)
+    assert [t["records_after"] for t in first["tasks"]] == [2]
+
+    again = tune_shard(with_trials(small_plan, 2), 0, cache, out / "b", seed=0, population=16)
+    assert records(cache) == before  # nothing left to do: nothing tuned, nothing lost
+
+    raised = tune_shard(with_trials(small_plan, 4), 0, cache, out / "c", seed=0, population=16)
+    after = records(cache)
+    assert again["tasks"][0]["records_before"] == 2 and raised["tasks"][0]["records_after"] == 4
+    assert after[: len(before)] == before and len(after) == 4  # only grows
+    assert records(out / "c") == after  # the job's output is a snapshot of the cache
+
+
+@pytest.mark.slow
+def test_killed_shard_reruns_from_its_truncated_database(small_plan, tmp_path):
+    cache = tmp_path / "cache"
+    tune_shard(with_trials(small_plan, 2), 1, cache, tmp_path / "a", seed=0, population=16)
+    path = cache / "database_tuning_record.json"
+    kept = records(cache)[0]
+    path.write_text(kept + "\n" + records(cache)[1][:40])  # killed while writing the second record
+    rerun = tune_shard(with_trials(small_plan, 2), 1, cache, tmp_path / "b", seed=0, population=16)
+    assert rerun["tasks"][0]["records_before"] == 1 and rerun["tasks"][0]["records_after"] == 2
+    assert records(cache)[0] == kept
+    assert all(json.loads(line) for line in records(cache))
+
+    merged = merge_databases([tmp_path / "b"], tmp_path / "merged")
+    assert merged == 2 and len(records(tmp_path / "merged")) == 2
