@@ -49,14 +49,21 @@ def allocate_trials(flops: dict[str, float], total: int, min_per_task: int) -> d
     return {name: base[name] + extra[name] for name in flops}
 
 
-def plan_shards(flops: dict[str, float], trials: dict[str, int], shards: int) -> dict[str, int]:
-    """Assign tasks to shards so that each gets about the same number of trials."""
-    load = [0] * shards
+def plan_shards(flops: dict[str, float], shards: int) -> dict[str, int]:
+    """Assign tasks to shards with about equal expected tuning work, whatever the budget.
+
+    A task's weight is half a uniform share and half its FLOPs share, which is roughly how
+    trials are allocated. It does not depend on the trial count, so raising the budget never
+    moves a task to a shard whose cache lacks its records (it would start its search over).
+    """
+    total = sum(flops.values()) or 1.0
+    weight = {name: 0.5 / len(flops) + 0.5 * f / total for name, f in flops.items()}
+    load = [0.0] * shards
     plan = {}
-    for name in sorted(trials, key=lambda n: (-trials[n], n)):
+    for name in sorted(weight, key=lambda n: (-weight[n], n)):
         shard = load.index(min(load))
         plan[name] = shard
-        load[shard] += trials[name]
+        load[shard] += weight[name]
     return plan
 
 
@@ -72,7 +79,7 @@ def plan_trials(tasks: dict, total_trials: int, min_per_task: int, shards: int) 
     """Trials per task and the shard that tunes it; the same inputs always give the same plan."""
     flops = tasks["tasks"]
     trials = allocate_trials(flops, total_trials, min_per_task)
-    shard_of = plan_shards(flops, trials, shards)
+    shard_of = plan_shards(flops, shards)
     return {
         "target": tasks["target"],
         "tasks": [{"name": n, "flops": flops[n], "trials": trials[n], "shard": shard_of[n]} for n in sorted(flops)],
