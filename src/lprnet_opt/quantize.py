@@ -48,17 +48,22 @@ ACTIVATION_RANGE = (0, 255)
 WEIGHT_RANGE = (-64, 63)
 
 
+_ACTIVATION = (HistogramObserver, {"quant_min": ACTIVATION_RANGE[0], "quant_max": ACTIVATION_RANGE[1],
+                                   "dtype": torch.quint8, "qscheme": torch.per_tensor_affine})
+_WEIGHT = (PerChannelMinMaxObserver, {"quant_min": WEIGHT_RANGE[0], "quant_max": WEIGHT_RANGE[1],
+                                      "dtype": torch.qint8, "qscheme": torch.per_channel_symmetric})
+
+
 def _observers(fake_quant: bool) -> QConfig:
-    activation = HistogramObserver.with_args(quant_min=ACTIVATION_RANGE[0], quant_max=ACTIVATION_RANGE[1],
-                                             dtype=torch.quint8, qscheme=torch.per_tensor_affine)
-    weight = PerChannelMinMaxObserver.with_args(quant_min=WEIGHT_RANGE[0], quant_max=WEIGHT_RANGE[1],
-                                                dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
-    if not fake_quant:
-        return QConfig(activation=activation, weight=weight)
-    # torch's default QAT mapping uses moving-average min/max ranges, which measured worse
-    # here than histogram ranges; these are the same observers as fake-quant modules.
-    return QConfig(activation=FakeQuantize.with_args(observer=activation.p.func, **activation.p.keywords),
-                   weight=FakeQuantize.with_args(observer=weight.p.func, **weight.p.keywords))
+    """The observers above, plain for calibration or as fake-quant modules for fine-tuning.
+
+    torch's default QAT mapping uses moving-average min/max ranges instead, which measured
+    worse here than histogram ranges.
+    """
+    def make(observer, settings):
+        return FakeQuantize.with_args(observer=observer, **settings) if fake_quant else observer.with_args(**settings)
+
+    return QConfig(activation=make(*_ACTIVATION), weight=make(*_WEIGHT))
 
 
 def qconfig_mapping(fp32_modules: list[str], qat: bool = False) -> QConfigMapping:

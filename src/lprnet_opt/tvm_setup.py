@@ -38,7 +38,7 @@ def import_tvm(threads: int | None = None):
     return tvm
 
 
-def warm_up_tvm() -> None:
+def warm_up_tvm(threads: int | None = None) -> None:
     """Import TVM's tensor intrinsics once, quickly, before MetaSchedule asks for them.
 
     MetaSchedule imports them when it creates its first tuning context. Their ~500 TVMScript
@@ -47,7 +47,7 @@ def warm_up_tvm() -> None:
     sys.modules: measured here 88 s for the import. Memoising that lookup per file name for
     the import's duration gives the same answers in 7 s.
     """
-    import_tvm()
+    import_tvm(threads)
     with _memoised_frame_getmodule():
         import tvm.s_tir.tensor_intrin  # noqa: F401
 

@@ -157,8 +157,7 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     """Bring every task of one shard up to its planned trial count, then snapshot the database."""
     # Candidates run in the runner's worker processes, which inherit TVM_NUM_THREADS; without
     # it TVM takes half the logical CPUs and would time 2-core schedules on 1 thread here.
-    import_tvm(plan["target"].get("num-cores"))
-    warm_up_tvm()
+    warm_up_tvm(plan["target"].get("num-cores"))
     from tvm.s_tir import meta_schedule as ms
 
     tasks = {t.task_name: t for t in extract_tasks(plan["target"])}
