@@ -87,10 +87,10 @@ def tvm_paths():
     """Target, tuning folder and cache folder, keyed by target and architecture."""
     if not any(v["kind"] == "tvm" for v in VARIANTS.values()):
         return None, "results/tvm/tune/none", "results/tvm/cache/none"
-    from lprnet_opt.tvm_setup import resolve_target, target_key
+    from lprnet_opt.tvm_setup import graph_key, resolve_target, target_key
 
     target = resolve_target(config["tvm"]["target"], config["threads"])
-    key = f"{target_key(target)}/lprnet{NUM_CLASSES}_b1"
+    key = f"{target_key(target)}/{graph_key(NUM_CLASSES)}"
     return target, f"results/tvm/tune/{key}", f"results/tvm/cache/{key}"
 
 

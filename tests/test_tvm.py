@@ -44,10 +44,30 @@ def test_shards_get_about_equal_trials_and_keep_their_tasks_when_the_budget_rise
         assert abs(loads[0] - loads[1]) <= 0.15 * sum(loads), loads
 
 
+def test_one_schedule_tasks_get_one_trial_and_no_flops_share():
+    flops = {"conv_big": 50e6, "conv_small": 5e6, "pool": 1e5, "transpose": 1e3, "power": 1e3}
+    one = frozenset({"transpose", "power"})
+    trials = allocate_trials(flops, 100, 6, one)
+    assert trials["transpose"] == trials["power"] == 1
+    assert sum(trials.values()) == 100 and trials["pool"] == 6
+    assert trials["conv_big"] > trials["conv_small"] > 6
+
+
 @pytest.fixture(scope="module")
-def small_plan(tmp_path_factory) -> dict:
+def task_record(tmp_path_factory) -> dict:
+    return write_tasks(host_target(2), tmp_path_factory.mktemp("tasks") / "tasks.json")
+
+
+def test_task_list_is_nhwc_and_finds_the_tasks_with_one_schedule(task_record):
+    one = set(task_record["one_schedule"])
+    assert {"transpose", "strided_slice"} <= one  # the NHWC input transpose and a channel slice
+    assert not any(name.startswith(("fused_conv2d", "max_pool2d")) for name in one)
+
+
+@pytest.fixture(scope="module")
+def small_plan(task_record) -> dict:
     """The two cheapest convolutions of the real task list, one per shard."""
-    record = write_tasks(host_target(2), tmp_path_factory.mktemp("tasks") / "tasks.json")
+    record = task_record
     convs = sorted((f, n) for n, f in record["tasks"].items() if n.startswith("fused_conv2d"))[:2]
     entries = [{"name": n, "flops": f, "trials": 2, "shard": i} for i, (f, n) in enumerate(convs)]
     return {"target": record["target"], "tasks": entries}

@@ -12,7 +12,7 @@ import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet
-from .tvm_setup import import_tvm, make_target
+from .tvm_setup import CONV_LAYOUT, import_tvm, make_target
 
 log = logging.getLogger(__name__)
 INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch 1
@@ -34,14 +34,22 @@ def fold_batchnorm(model: LPRNet) -> LPRNet:
 
 
 def export_relax(model: LPRNet):
-    """A Relax IRModule of the folded model with its weights as constants."""
+    """A Relax IRModule of the folded model with its weights as constants, convs in NHWC.
+
+    With channels innermost, MetaSchedule vectorises over output channels (multiples of 16)
+    instead of the odd widths 90/44/18, and a 1x1 conv is a plain matrix product. Only the
+    input and the output are transposed; every op in between follows the convs' layout.
+    """
     import_tvm()
+    from tvm import relax
     from tvm.relax.frontend.torch import from_exported_program
 
     example = torch.zeros(INPUT_SHAPE)
     with torch.no_grad():
         program = torch.export.export(fold_batchnorm(model), (example,))
-    return from_exported_program(program, keep_params_as_input=False)
+    mod = from_exported_program(program, keep_params_as_input=False)
+    kernel_layout = {"NHWC": "OHWI", "NCHW": "OIHW"}[CONV_LAYOUT]
+    return relax.transform.ConvertLayout({"relax.nn.conv2d": [CONV_LAYOUT, kernel_layout]})(mod)
 
 
 def fuse_for_tuning(mod, target):

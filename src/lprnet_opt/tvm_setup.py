@@ -10,6 +10,9 @@ from contextlib import contextmanager
 from importlib import metadata
 
 REQUIRED_FFI = "0.1.14.post1"
+# The layout every conv is converted to before tuning (tvm_compile.export_relax). It is part
+# of the tuning key: tasks, and so database records, differ per layout.
+CONV_LAYOUT = "NHWC"
 
 
 class TVMSetupError(RuntimeError):
@@ -92,6 +95,11 @@ def make_target(spec: dict):
         return tvm.target.Target(spec)
     except Exception as err:  # TVM raises its own error types for bad target dicts
         raise TVMSetupError(f"config key tvm.target: invalid target {json.dumps(spec)} ({err})") from None
+
+
+def graph_key(num_classes: int) -> str:
+    """A folder name for the tuned graph: architecture, batch size and conv layout."""
+    return f"lprnet{num_classes}_b1_{CONV_LAYOUT.lower()}"
 
 
 def target_key(spec: dict) -> str:

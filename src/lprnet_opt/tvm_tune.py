@@ -36,28 +36,49 @@ def task_flops(task) -> float:
     return float(estimate_tir_flops(task.dispatched[0])) * task.weight
 
 
-def allocate_trials(flops: dict[str, float], total: int, min_per_task: int) -> dict[str, int]:
-    """Every task gets `min_per_task` trials (no naive schedules); the rest goes by FLOPs."""
-    base = {name: min_per_task for name in flops}
-    spare = max(0, total - min_per_task * len(flops))
-    weight = sum(flops.values()) or 1.0
-    shares = {name: spare * f / weight for name, f in flops.items()}
+def has_one_schedule(task) -> bool:
+    """True when the task's design spaces make no random decisions: one candidate exists.
+
+    Such tasks (transposes, slices, element-wise powers) need one trial, to put their
+    schedule in the database; more would time the same candidate again.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    context = ms.TuneContext(mod=task.dispatched[0], target=task.target, space_generator="post-order-apply",
+                             task_name=task.task_name)
+    return all(len(space.trace.decisions) == 0 for space in context.generate_design_space())
+
+
+def allocate_trials(flops: dict[str, float], total: int, min_per_task: int,
+                    one_schedule: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Every task gets `min_per_task` trials (no naive schedules); the rest goes by FLOPs.
+
+    A task in `one_schedule` gets exactly one trial and no FLOPs share.
+    """
+    searched = {name: f for name, f in flops.items() if name not in one_schedule}
+    base = {name: (1 if name in one_schedule else min_per_task) for name in flops}
+    spare = max(0, total - sum(base.values()))
+    weight = sum(searched.values()) or 1.0
+    shares = {name: spare * f / weight for name, f in searched.items()}
     extra = {name: int(s) for name, s in shares.items()}
     # Hand out what rounding down left, largest remainders first.
     for name in sorted(shares, key=lambda n: shares[n] - extra[n], reverse=True)[: spare - sum(extra.values())]:
         extra[name] += 1
-    return {name: base[name] + extra[name] for name in flops}
+    return {name: base[name] + extra.get(name, 0) for name in flops}
 
 
-def plan_shards(flops: dict[str, float], shards: int) -> dict[str, int]:
+def plan_shards(flops: dict[str, float], shards: int, one_schedule: frozenset[str] = frozenset()) -> dict[str, int]:
     """Assign tasks to shards with about equal expected tuning work, whatever the budget.
 
-    A task's weight is half a uniform share and half its FLOPs share, which is roughly how
-    trials are allocated. It does not depend on the trial count, so raising the budget never
-    moves a task to a shard whose cache lacks its records (it would start its search over).
+    A searched task's weight is half a uniform share and half its FLOPs share, which is
+    roughly how trials are allocated; a one-schedule task (one trial) counts a tenth of a
+    uniform share. No weight depends on the trial count, so raising the budget never moves
+    a task to a shard whose cache lacks its records (it would start its search over).
     """
     total = sum(flops.values()) or 1.0
-    weight = {name: 0.5 / len(flops) + 0.5 * f / total for name, f in flops.items()}
+    uniform = 1.0 / len(flops)
+    weight = {name: 0.1 * uniform if name in one_schedule else 0.5 * uniform + 0.5 * f / total
+              for name, f in flops.items()}
     load = [0.0] * shards
     plan = {}
     for name in sorted(weight, key=lambda n: (-weight[n], n)):
@@ -68,9 +89,10 @@ def plan_shards(flops: dict[str, float], shards: int) -> dict[str, int]:
 
 
 def write_tasks(target_spec: dict, path: str | Path) -> dict:
-    """Extract the tuning tasks once: names and FLOPs, for one target and architecture."""
+    """Extract the tuning tasks once: names, FLOPs and which have a single schedule."""
     tasks = extract_tasks(target_spec)
-    record = {"target": target_spec, "tasks": {t.task_name: task_flops(t) for t in tasks}}
+    record = {"target": target_spec, "tasks": {t.task_name: task_flops(t) for t in tasks},
+              "one_schedule": sorted(t.task_name for t in tasks if has_one_schedule(t))}
     Path(path).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -78,8 +100,9 @@ def write_tasks(target_spec: dict, path: str | Path) -> dict:
 def plan_trials(tasks: dict, total_trials: int, min_per_task: int, shards: int) -> dict:
     """Trials per task and the shard that tunes it; the same inputs always give the same plan."""
     flops = tasks["tasks"]
-    trials = allocate_trials(flops, total_trials, min_per_task)
-    shard_of = plan_shards(flops, shards)
+    one_schedule = frozenset(tasks.get("one_schedule", ()))
+    trials = allocate_trials(flops, total_trials, min_per_task, one_schedule)
+    shard_of = plan_shards(flops, shards, one_schedule)
     return {
         "target": tasks["target"],
         "tasks": [{"name": n, "flops": flops[n], "trials": trials[n], "shard": shard_of[n]} for n in sorted(flops)],
