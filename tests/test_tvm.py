@@ -113,3 +113,31 @@ def test_killed_shard_reruns_from_its_truncated_database(small_plan, tmp_path):
 
     merged = merge_databases([tmp_path / "b"], tmp_path / "merged")
     assert merged == 2 and len(records(tmp_path / "merged")) == 2
+
+
+def _tiny_build_input():
+    from tvm import te
+    from tvm.s_tir.meta_schedule.builder import BuilderInput
+
+    a = te.placeholder((64,), name="a")
+    b = te.compute((64,), lambda i: a[i] * 2.0, name="b")
+    mod = tvm_setup.import_tvm().IRModule({"main": te.create_prim_func([a, b])})
+    return BuilderInput(mod, make_target(host_target(2)))
+
+
+def test_candidate_builder_builds_and_turns_a_slow_build_into_a_failed_trial():
+    from lprnet_opt.tvm_tune import CandidateBuilder
+
+    patient = CandidateBuilder(workers=1, timeout_s=60)
+    try:
+        (ok,) = patient.builder().build([_tiny_build_input()])
+    finally:
+        patient.close()
+    assert ok.error_msg is None and Path(ok.artifact_path).exists()
+
+    hasty = CandidateBuilder(workers=1, timeout_s=0.001)  # no build finishes this fast
+    try:
+        (late,) = hasty.builder().build([_tiny_build_input()])
+    finally:
+        hasty.close()
+    assert late.artifact_path is None and "timed out" in late.error_msg

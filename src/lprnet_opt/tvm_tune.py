@@ -132,30 +132,51 @@ def records_for(database, task) -> int:
     return len(database.get_top_k(database.commit_workload(mod), 10**6))
 
 
-def in_process_builder():
-    """A MetaSchedule builder that compiles in this process.
+class CandidateBuilder:
+    """MetaSchedule builds in long-lived worker processes, each candidate under a timeout.
 
-    LocalBuilder starts a new pool of worker processes on every call, and each re-imports TVM;
-    with a few trials per task that start-up took over a minute per task here, against about
-    half a second for the build itself. A crashing build takes the shard down, and its rerun
-    resumes from the database.
+    LocalBuilder starts a new pool of worker processes on every call, and each re-imports
+    TVM: with a few trials per task that cost over a minute per task here, against about half
+    a second per build. Building in this process avoided that, but one NHWC avg_pool candidate
+    then kept LLVM busy for over six minutes and stalled the shard with no way out. So the
+    workers are started once per shard, a candidate that builds for longer than `timeout_s`
+    is a failed trial (its worker is killed and restarted), and each worker is replaced after
+    `uses` builds, which bounds the memory the workers are known to leak.
     """
-    from tvm.ir.utils import derived_object
-    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
-    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
-    @derived_object
-    class InProcessBuilder(PyBuilder):
-        def build(self, build_inputs):
-            results = []
-            for item in build_inputs:
-                try:
-                    results.append(BuilderResult(default_export(default_build(item.mod, item.target, None)), None))
-                except Exception as err:  # a bad candidate is a failed trial, not a failed job
-                    results.append(BuilderResult(None, f"{type(err).__name__}: {err}"))
-            return results
+    def __init__(self, workers: int, timeout_s: float = 30.0, uses: int = 200) -> None:
+        from tvm.support.popen_pool import PopenPoolExecutor
 
-    return InProcessBuilder()
+        self.timeout_s = timeout_s
+        self.pool = PopenPoolExecutor(max_workers=workers, timeout=timeout_s, maximum_process_uses=uses)
+
+    def builder(self):
+        from tvm.ir.utils import derived_object
+        from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+        # MetaSchedule's own worker function: build with the default pipeline, export a .tar.
+        from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func
+        from tvm.support.popen_pool import StatusKind
+
+        pool, timeout_s = self.pool, self.timeout_s
+
+        @derived_object
+        class PooledBuilder(PyBuilder):
+            def build(self, build_inputs):
+                jobs = [(None, None, item.mod, item.target, None) for item in build_inputs]
+                results = []
+                for outcome in pool.map_with_error_catching(lambda job: _worker_func(*job), jobs):
+                    if outcome.status == StatusKind.COMPLETE:
+                        results.append(BuilderResult(outcome.value, None))
+                    elif outcome.status == StatusKind.TIMEOUT:
+                        results.append(BuilderResult(None, f"build timed out after {timeout_s:.0f} s"))
+                    else:  # a bad candidate is a failed trial, not a failed job
+                        results.append(BuilderResult(None, f"build failed: {outcome.value}"))
+                return results
+
+        return PooledBuilder()
+
+    def close(self) -> None:
+        self.pool.shutdown()
 
 
 def tune_context(task, work_dir: str, population: int, seed: int):
@@ -192,21 +213,25 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     cache.mkdir(parents=True, exist_ok=True)
     repair_database(cache)
     database = ms.database.JSONDatabase(work_dir=str(cache))
-    builder = in_process_builder()
+    candidates = CandidateBuilder(workers=plan["target"].get("num-cores") or 1)
+    builder = candidates.builder()
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
     summary, start = [], time.perf_counter()
-    for i, entry in enumerate(mine, 1):
-        task, before = tasks[entry["name"]], records_for(database, tasks[entry["name"]])
-        need = entry["trials"] - before
-        log.info("shard %d task %d/%d %s: %d records, %d planned, tuning %d",
-                 shard, i, len(mine), entry["name"], before, entry["trials"], max(need, 0))
-        if need > 0:
-            context = tune_context(task, str(cache), population, seed)
-            ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
-                               num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
-            log.disabled = False  # MetaSchedule's logging set-up disables existing loggers
-        summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
-                        "records_after": records_for(database, task)})
+    try:
+        for i, entry in enumerate(mine, 1):
+            task, before = tasks[entry["name"]], records_for(database, tasks[entry["name"]])
+            need = entry["trials"] - before
+            log.info("shard %d task %d/%d %s: %d records, %d planned, tuning %d",
+                     shard, i, len(mine), entry["name"], before, entry["trials"], max(need, 0))
+            if need > 0:
+                context = tune_context(task, str(cache), population, seed)
+                ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
+                                   num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
+                log.disabled = False  # MetaSchedule's logging set-up disables existing loggers
+            summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
+                            "records_after": records_for(database, task)})
+    finally:
+        candidates.close()
     snapshot(cache, out)
     return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary}
 
