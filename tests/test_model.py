@@ -90,6 +90,35 @@ def test_real_checkpoint_keys_load_unchanged(real_weights):
     assert set(state) == set(LPRNet().state_dict())
 
 
+def test_subnormal_weights_are_flushed_on_load_and_change_no_logit(tmp_path, model):
+    state = model.state_dict()
+    tiny = torch.finfo(torch.float32).tiny
+    state["backbone.0.weight"].view(-1)[:100] = tiny / 4  # subnormal, as in the public checkpoint
+    state["container.0.bias"][:3] = -tiny / 1000
+    path = tmp_path / "subnormal.pth"
+    torch.save(state, path)
+    stored, flushed = load_lprnet(path, flush=False), load_lprnet(path)
+    assert (stored.backbone[0].weight.abs() == tiny / 4).sum() == 100
+    assert not any(((t != 0) & (t.abs() < tiny)).any() for t in flushed.state_dict().values() if t.is_floating_point())
+    assert (flushed.backbone[0].weight.view(-1)[:100] == 0).all() and (flushed.container[0].bias[:3] == 0).all()
+    x = torch.rand(4, 3, 24, 94)
+    with torch.inference_mode():
+        assert torch.equal(stored(x), flushed(x))
+
+
+def test_real_checkpoint_has_subnormals_that_change_no_plate(real_weights, real_images):
+    from lprnet_opt.chars import greedy_decode
+    from lprnet_opt.data import load_plates
+    from lprnet_opt.model import flush_subnormals, predict_logits, read_state_dict
+
+    assert flush_subnormals(read_state_dict(real_weights, flush=False)) > 100_000
+    images = load_plates(sorted(Path(real_images).glob("*.jpg"))[:64]).images
+    stored = predict_logits(load_lprnet(real_weights, flush=False), images)
+    flushed = predict_logits(load_lprnet(real_weights), images)
+    assert greedy_decode(stored) == greedy_decode(flushed)
+    assert float(abs(stored - flushed).max()) < 1e-5
+
+
 def test_other_class_count_is_a_clear_error(tmp_path):
     path = tmp_path / "lpr66.pth"
     torch.save(LPRNet(num_classes=66).state_dict(), path)

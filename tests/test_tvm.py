@@ -51,6 +51,7 @@ def test_one_schedule_tasks_get_one_trial_and_no_flops_share():
     assert trials["transpose"] == trials["power"] == 1
     assert sum(trials.values()) == 100 and trials["pool"] == 6
     assert trials["conv_big"] > trials["conv_small"] > 6
+    assert allocate_trials(flops, 2, 0, one)["transpose"] == 0  # a budget below the floor is kept
 
 
 @pytest.fixture(scope="module")

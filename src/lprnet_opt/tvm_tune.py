@@ -53,10 +53,10 @@ def allocate_trials(flops: dict[str, float], total: int, min_per_task: int,
                     one_schedule: frozenset[str] = frozenset()) -> dict[str, int]:
     """Every task gets `min_per_task` trials (no naive schedules); the rest goes by FLOPs.
 
-    A task in `one_schedule` gets exactly one trial and no FLOPs share.
+    A task in `one_schedule` gets one trial (none if `min_per_task` is 0) and no FLOPs share.
     """
     searched = {name: f for name, f in flops.items() if name not in one_schedule}
-    base = {name: (1 if name in one_schedule else min_per_task) for name in flops}
+    base = {name: (min(1, min_per_task) if name in one_schedule else min_per_task) for name in flops}
     spare = max(0, total - sum(base.values()))
     weight = sum(searched.values()) or 1.0
     shares = {name: spare * f / weight for name, f in searched.items()}
