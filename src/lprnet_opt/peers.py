@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet
+from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
 
 
 def export_onnx(model: LPRNet, path: str | Path) -> None:
-    """Export with a dynamic batch axis; written under a temporary name first."""
+    """Export the folded model (`fold_batchnorm`: no subnormal weights) with a dynamic batch
+    axis; written under a temporary name first."""
     tmp = f"{path}.partial"
     example = torch.zeros(1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)
-    torch.onnx.export(model.eval(), (example,), tmp, dynamo=False, opset_version=17,
+    torch.onnx.export(fold_batchnorm(model), (example,), tmp, dynamo=False, opset_version=17,
                       input_names=["images"], output_names=["logits"],
                       dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
     os.replace(tmp, path)

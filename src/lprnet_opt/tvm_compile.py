@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet
+from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
 from .tvm_setup import CONV_LAYOUT, import_tvm, make_target
 
 log = logging.getLogger(__name__)
 INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch 1
-
-
-def fold_batchnorm(model: LPRNet) -> LPRNet:
-    """Fold each BatchNorm into the conv before it (for blocks, the block's last conv)."""
-    model = copy.deepcopy(model).eval()
-    layers = model.backbone
-    for i in range(len(layers) - 1):
-        if not isinstance(layers[i + 1], torch.nn.BatchNorm2d):
-            continue
-        if isinstance(layers[i], torch.nn.Conv2d):
-            layers[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
-        else:
-            layers[i].block[-1] = fuse_conv_bn_eval(layers[i].block[-1], layers[i + 1])
-        layers[i + 1] = torch.nn.Identity()
-    return model
 
 
 def export_relax(model: LPRNet):
