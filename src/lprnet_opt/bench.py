@@ -47,9 +47,12 @@ def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> 
     images = np.random.default_rng(0).uniform(-1, 1, (64, 3, 24, 94)).astype(np.float32)
     diff = float(np.abs(predict_logits(models["stored"], images) - predict_logits(models["flushed"], images)).max())
     times = time_interleaved({name: torch_runner(m) for name, m in models.items()}, images[:1], warmup, runs)
-    return [{"eager": name, "latency_ms": spread(t)["median"], "p10": spread(t)["p10"], "p90": spread(t)["p90"],
-             "speedup_vs_stored": spread(times["stored"] / t)["median"], "max_abs_logit_diff_vs_stored": diff}
-            for name, t in times.items()]
+    rows = []
+    for name, t in times.items():
+        latency = spread(t)
+        rows.append({"eager": name, "latency_ms": latency["median"], "p10": latency["p10"], "p90": latency["p90"],
+                     "speedup_vs_stored": spread(times["stored"] / t)["median"], "max_abs_logit_diff_vs_stored": diff})
+    return rows
 
 
 def main() -> None:

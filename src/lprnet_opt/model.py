@@ -126,8 +126,9 @@ class LPRNet(nn.Module):
 def fold_batchnorm(model: LPRNet) -> LPRNet:
     """A copy with each BatchNorm folded into the conv before it (for blocks, the block's last
     conv), subnormal weights flushed again: folding (w * gamma / sigma) turned 188 normal
-    weights of the flushed public checkpoint into subnormals, which cost TVM and ONNX Runtime
-    (which folds the same way) 1.7x on this Intel CPU. Compilers are given this model.
+    weights of the flushed public checkpoint into subnormals. Unflushed, they held TVM at
+    4.44 ms instead of 2.53 and ONNX Runtime (which folds the same way) at 4.34 instead of
+    1.36 on this Intel CPU. Compilers and the ONNX export are given this model.
     """
     model = copy.deepcopy(model).eval()
     layers = model.backbone
@@ -161,7 +162,7 @@ def flush_subnormals(state: dict[str, torch.Tensor]) -> int:
 
     Such weights (34% of the public LPRNet_Pytorch checkpoint: weight decay drove unused
     filters towards zero) change no float32 logit, but on Intel cores every multiply with a
-    subnormal operand takes a microcode assist: eager PyTorch ran that checkpoint 7x slower
+    subnormal operand takes a microcode assist: eager PyTorch ran that checkpoint 12x slower
     than the same weights flushed (README, "Subnormal weights"). Flushed once here, every
     variant starts from the same numbers and no runtime is credited with the difference.
     """

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
-from .tvm_setup import CONV_LAYOUT, import_tvm, make_target
+from .tvm_setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm, make_target
 
 log = logging.getLogger(__name__)
 INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch 1
@@ -31,8 +31,7 @@ def export_relax(model: LPRNet):
     with torch.no_grad():
         program = torch.export.export(fold_batchnorm(model), (example,))
     mod = from_exported_program(program, keep_params_as_input=False)
-    kernel_layout = {"NHWC": "OHWI", "NCHW": "OIHW"}[CONV_LAYOUT]
-    return relax.transform.ConvertLayout({"relax.nn.conv2d": [CONV_LAYOUT, kernel_layout]})(mod)
+    return relax.transform.ConvertLayout({"relax.nn.conv2d": [CONV_LAYOUT, KERNEL_LAYOUT]})(mod)
 
 
 def fuse_for_tuning(mod, target):

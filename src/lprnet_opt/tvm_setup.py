@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from importlib import metadata
 
 REQUIRED_FFI = "0.1.14.post1"
-# The layout every conv is converted to before tuning (tvm_compile.export_relax). It is part
-# of the tuning key: tasks, and so database records, differ per layout.
-CONV_LAYOUT = "NHWC"
+# The data and kernel layouts every conv is converted to before tuning (tvm_compile.export_relax).
+# Part of the tuning key: tasks, and so database records, differ per layout.
+CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "OHWI"
 
 
 class TVMSetupError(RuntimeError):
