@@ -54,6 +54,22 @@ def test_one_schedule_tasks_get_one_trial_and_no_flops_share():
     assert allocate_trials(flops, 2, 0, one)["transpose"] == 0  # a budget below the floor is kept
 
 
+def test_every_conv_is_exported_nhwc_with_output_channels_innermost_in_the_weights():
+    """The vectorised axis (output channels) must be the contiguous one in data and weights."""
+    from tvm import relax
+
+    from lprnet_opt.model import LPRNet
+    from lprnet_opt.tvm_compile import export_relax
+
+    convs = []
+    relax.analysis.post_order_visit(export_relax(LPRNet())["main"], lambda e: convs.append(e)
+                                    if isinstance(e, relax.Call) and getattr(e.op, "name", "") == "relax.nn.conv2d"
+                                    else None)
+    assert len(convs) == 16  # 13 distinct shapes; the small basic blocks repeat three
+    for conv in convs:
+        assert (conv.attrs.data_layout, conv.attrs.kernel_layout, conv.attrs.out_layout) == ("NHWC", "HWIO", "NHWC")
+
+
 @pytest.fixture(scope="module")
 def task_record(tmp_path_factory) -> dict:
     return write_tasks(host_target(2), tmp_path_factory.mktemp("tasks") / "tasks.json")
@@ -63,6 +79,8 @@ def test_task_list_is_nhwc_and_finds_the_tasks_with_one_schedule(task_record):
     one = set(task_record["one_schedule"])
     assert {"transpose", "strided_slice"} <= one  # the NHWC input transpose and a channel slice
     assert not any(name.startswith(("fused_conv2d", "max_pool2d")) for name in one)
+    # only the input and the output are transposed at run time; weight layouts fold into constants
+    assert len([n for n in task_record["tasks"] if n.startswith(("transpose", "layout_transform"))]) == 2
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,13 @@ INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch
 
 
 def export_relax(model: LPRNet):
-    """A Relax IRModule of the folded model with its weights as constants, convs in NHWC.
+    """A Relax IRModule of the folded model with its weights as constants, convs NHWC/HWIO.
 
     With channels innermost, MetaSchedule vectorises over output channels (multiples of 16)
-    instead of the odd widths 90/44/18, and a 1x1 conv is a plain matrix product. Only the
-    input and the output are transposed; every op in between follows the convs' layout.
+    instead of the odd widths 90/44/18, and a 1x1 conv is a plain matrix product. HWIO keeps
+    the output channels innermost in the weights too, so each vector of weights is one
+    contiguous load (the weights are constants: the transpose is folded at build time). Only
+    the input and the output are transposed; every op in between follows the convs' layout.
     """
     import_tvm()
     from tvm import relax

@@ -11,8 +11,10 @@ from importlib import metadata
 
 REQUIRED_FFI = "0.1.14.post1"
 # The data and kernel layouts every conv is converted to before tuning (tvm_compile.export_relax).
+# Output channels are innermost in both, so the vectorised axis reads contiguous weights; with
+# OHWI each weight vector was a 16-way strided gather (README, "TVM kernel layout").
 # Part of the tuning key: tasks, and so database records, differ per layout.
-CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "OHWI"
+CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "HWIO"
 
 
 class TVMSetupError(RuntimeError):
@@ -98,8 +100,8 @@ def make_target(spec: dict):
 
 
 def graph_key(num_classes: int) -> str:
-    """A folder name for the tuned graph: architecture, batch size and conv layout."""
-    return f"lprnet{num_classes}_b1_{CONV_LAYOUT.lower()}"
+    """A folder name for the tuned graph: architecture, batch size, data and kernel layouts."""
+    return f"lprnet{num_classes}_b1_{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
 
 
 def target_key(spec: dict) -> str:
