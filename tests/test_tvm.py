@@ -160,3 +160,18 @@ def test_candidate_builder_builds_and_turns_a_slow_build_into_a_failed_trial():
     finally:
         hasty.close()
     assert late.artifact_path is None and "timed out" in late.error_msg
+
+
+def test_kernel_profile_times_every_kernel_the_graph_calls(tmp_path):
+    """`bench --kernels` accounts for every call: 33 kernels, 36 calls (three convs repeat)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from lprnet_opt.tvm_profile import kernel_times
+
+    ms.database.JSONDatabase(work_dir=str(tmp_path), allow_missing=True)  # empty: default schedules
+    rows = kernel_times(host_target(2), tmp_path, number=1, repeat=1)
+    assert len(rows) == 33 and sum(r["calls"] for r in rows) == 36
+    assert all(r["ms_per_call"] > 0 and r["ms_per_inference"] == pytest.approx(r["ms_per_call"] * r["calls"], rel=1e-3)
+               for r in rows)
+    assert all(r["gflops"] > 0 for r in rows if r["kernel"].startswith("fused_conv2d"))
+    assert [r["ms_per_inference"] for r in rows] == sorted((r["ms_per_inference"] for r in rows), reverse=True)

@@ -55,11 +55,31 @@ def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> 
     return rows
 
 
+def kernel_profile(database: Path, library: Path | None, threads: int, warmup: int, runs: int) -> list[dict]:
+    """Per-kernel times of the tuned graph in `database` (this host's target), largest first;
+    with `library`, a last row times that whole library in the same process."""
+    from .tvm_profile import kernel_times
+    from .tvm_setup import host_target
+
+    set_threads(threads)
+    rows = kernel_times(host_target(threads), database)
+    rows.append({"kernel": "sum of kernels", "calls": sum(r["calls"] for r in rows),
+                 "ms_per_inference": round(sum(r["ms_per_inference"] for r in rows), 4)})
+    if library:
+        image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)
+        whole = time_interleaved({"library": load_runner("tvm", library)}, image, warmup, runs)["library"]
+        rows.append({"kernel": f"whole call ({library})", "ms_per_inference": round(spread(whole)["median"], 4)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", help="variant names; the first is the reference")
     parser.add_argument("--subnormals", type=Path, metavar="CHECKPOINT",
                         help="instead: time a checkpoint as stored against its subnormal weights flushed")
+    parser.add_argument("--kernels", type=Path, metavar="DATABASE",
+                        help="instead: per-kernel times of the graph tuned in this database folder")
+    parser.add_argument("--library", type=Path, help="with --kernels: also time this whole .so")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20)
@@ -67,10 +87,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.subnormals:
         rows = pd.DataFrame(subnormal_effect(args.subnormals, args.threads, args.warmup, args.runs))
+    elif args.kernels:
+        rows = pd.DataFrame(kernel_profile(args.kernels, args.library, args.threads, args.warmup, args.runs))
     elif args.variants:
         rows = pd.DataFrame(bench(args.results, args.variants, args.threads, args.warmup, args.runs))
     else:
-        parser.error("name at least one variant, or give --subnormals CHECKPOINT")
+        parser.error("name at least one variant, or give --subnormals CHECKPOINT or --kernels DATABASE")
     print(markdown_table(rows, list(rows.columns)), end="")
 
 
