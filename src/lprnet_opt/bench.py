@@ -13,17 +13,22 @@ import numpy as np
 import pandas as pd
 
 from .measure import spread, time_interleaved
+from .model import IMAGE_HEIGHT, IMAGE_WIDTH
 from .report import markdown_table
 from .runners import load_runner, set_threads
 from .workflow import read_json
+
+
+def random_images(count: int) -> np.ndarray:
+    """Fixed-seed inputs in the normalised pixel range [-1, 1], the same for every runtime."""
+    return np.random.default_rng(0).uniform(-1, 1, (count, 3, IMAGE_HEIGHT, IMAGE_WIDTH)).astype(np.float32)
 
 
 def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
     set_threads(threads)
     records = {v: read_json(results / "eval" / f"{v}.json") for v in variants}
     runners = {v: load_runner(r["kind"], r["artifact"]) for v, r in records.items()}
-    image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)
-    times = time_interleaved(runners, image, warmup, runs)
+    times = time_interleaved(runners, random_images(1), warmup, runs)
     reference = times[variants[0]]
     rows = []
     for v in variants:
@@ -44,7 +49,7 @@ def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> 
 
     set_threads(threads)
     models = {"stored": load_lprnet(checkpoint, flush=False), "flushed": load_lprnet(checkpoint)}
-    images = np.random.default_rng(0).uniform(-1, 1, (64, 3, 24, 94)).astype(np.float32)
+    images = random_images(64)
     diff = float(np.abs(predict_logits(models["stored"], images) - predict_logits(models["flushed"], images)).max())
     times = time_interleaved({name: torch_runner(m) for name, m in models.items()}, images[:1], warmup, runs)
     rows = []
@@ -66,8 +71,7 @@ def kernel_profile(database: Path, library: Path | None, threads: int, warmup: i
     rows.append({"kernel": "sum of kernels", "calls": sum(r["calls"] for r in rows),
                  "ms_per_inference": round(sum(r["ms_per_inference"] for r in rows), 4)})
     if library:
-        image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 94)).astype(np.float32)
-        whole = time_interleaved({"library": load_runner("tvm", library)}, image, warmup, runs)["library"]
+        whole = time_interleaved({"library": load_runner("tvm", library)}, random_images(1), warmup, runs)["library"]
         rows.append({"kernel": f"whole call ({library})", "ms_per_inference": round(spread(whole)["median"], 4)})
     return rows
 

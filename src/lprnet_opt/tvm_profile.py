@@ -68,4 +68,3 @@ def kernel_times(target_spec: dict, database_dir: str | Path, number: int = 50, 
                      "ms_per_inference": round(per_call * calls[name], 4),
                      "gflops": round(flops / per_call / 1e6, 1) if flops > 1e5 else None})
     return sorted(rows, key=lambda r: r["ms_per_inference"], reverse=True)
-

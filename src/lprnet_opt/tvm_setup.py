@@ -12,7 +12,7 @@ from importlib import metadata
 REQUIRED_FFI = "0.1.14.post1"
 # The data and kernel layouts every conv is converted to before tuning (tvm_compile.export_relax).
 # Output channels are innermost in both, so the vectorised axis reads contiguous weights; with
-# OHWI each weight vector was a 16-way strided gather (README, "TVM kernel layout").
+# OHWI each weight vector was a 16-way strided gather (README, "Measured results").
 # Part of the tuning key: tasks, and so database records, differ per layout.
 CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "HWIO"
 
