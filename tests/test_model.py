@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lprnet_opt.model import CheckpointError, LPRNet, load_lprnet
+from lprnet_opt.model import CheckpointError, LPRNet, fold_batchnorm, load_lprnet
+from lprnet_opt.padding import pad_classes
 
 
 class OriginalForward(nn.Module):
@@ -83,6 +84,18 @@ def test_prediction_does_not_depend_on_batch_mates(model):
         original_together = OriginalForward(model).eval()(x)
     torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(alone, original_together, atol=1e-3)  # the bug we removed
+
+
+def test_class_padding_to_whole_vectors_keeps_the_logits(model):
+    folded = fold_batchnorm(model)
+    padded = pad_classes(folded)
+    assert padded.model.backbone[20].out_channels == padded.model.container[0].out_channels == 80
+    assert padded.model.container[0].in_channels == 448 + 80
+    x = torch.randn(4, 3, 24, 94)
+    with torch.no_grad():
+        torch.testing.assert_close(padded(x), folded(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="fold_batchnorm"):
+        pad_classes(model)  # a BatchNorm of 68 channels cannot take 80
 
 
 def test_real_checkpoint_keys_load_unchanged(real_weights):

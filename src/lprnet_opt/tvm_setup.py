@@ -100,8 +100,11 @@ def make_target(spec: dict):
 
 
 def graph_key(num_classes: int) -> str:
-    """A folder name for the tuned graph: architecture, batch size, data and kernel layouts."""
-    return f"lprnet{num_classes}_b1_{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
+    """A folder name for the tuned graph: architecture, batch size, layouts, padded class width."""
+    from .padding import padded_width
+
+    layouts = f"{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
+    return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}"
 
 
 def target_key(spec: dict) -> str:
