@@ -4,7 +4,9 @@
 
 rule tvm_tasks:
     input:
-        code=package_code("tvm_tune", "tvm_compile", "tvm_setup", "padding", "model"),
+        code=package_code(
+            "tvm_tune", "tvm_compile", "tvm_setup", "export_rewrites", "model"
+        ),
     output:
         f"{TUNE_DIR}/tasks.json",
     log:
@@ -63,7 +65,7 @@ rule tvm_compile:
         weights=lambda w: weights_of(w.variant),
         database=f"{TUNE_DIR}/database",
         split="results/data/split.json",
-        code=package_code("tvm_compile", "tvm_setup", "padding", "model"),
+        code=package_code("tvm_compile", "tvm_setup", "export_rewrites", "model"),
     output:
         library="results/tvm/{variant}/model.so",
         info="results/tvm/{variant}/build.json",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lprnet_opt.model import CheckpointError, LPRNet, fold_batchnorm, load_lprnet
-from lprnet_opt.padding import pad_classes
+from lprnet_opt.export_rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes
 
 
 class OriginalForward(nn.Module):
@@ -86,16 +86,23 @@ def test_prediction_does_not_depend_on_batch_mates(model):
     assert not torch.allclose(alone, original_together, atol=1e-3)  # the bug we removed
 
 
-def test_class_padding_to_whole_vectors_keeps_the_logits(model):
+def test_export_rewrites_keep_the_logits(model):
+    """Class padding and strided-channel grouping (what TVM compiles) change no logit."""
     folded = fold_batchnorm(model)
     padded = pad_classes(folded)
     assert padded.model.backbone[20].out_channels == padded.model.container[0].out_channels == 80
     assert padded.model.container[0].in_channels == 448 + 80
+    grouped = group_strided_channels(folded)
+    assert [type(grouped.backbone[i]) for i in (7, 14)] == [ChannelPrefixMaxPool] * 2
+    both = pad_classes(grouped)
     x = torch.randn(4, 3, 24, 94)
     with torch.no_grad():
-        torch.testing.assert_close(padded(x), folded(x), rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="fold_batchnorm"):
-        pad_classes(model)  # a BatchNorm of 68 channels cannot take 80
+        reference = folded(x)
+        for rewritten in (padded, grouped, both):
+            torch.testing.assert_close(rewritten(x), reference, rtol=1e-5, atol=1e-5)
+    for rewrite in (pad_classes, group_strided_channels):
+        with pytest.raises(ValueError, match="fold_batchnorm"):
+            rewrite(model)  # e.g. a BatchNorm of 68 channels cannot take 80
 
 
 def test_real_checkpoint_keys_load_unchanged(real_weights):

@@ -68,7 +68,7 @@ def test_every_conv_is_exported_nhwc_with_output_channels_innermost_in_the_weigh
     assert len(convs) == 16  # 13 distinct shapes; the small basic blocks repeat three
     for conv in convs:
         assert (conv.attrs.data_layout, conv.attrs.kernel_layout, conv.attrs.out_layout) == ("NHWC", "HWIO", "NHWC")
-        # whole 16-float vectors: the 68 class channels are padded to 80 (padding.pad_classes)
+        # whole 16-float vectors: the 68 class channels are padded to 80 (export_rewrites.pad_classes)
         assert int(conv.ty.shape[-1]) % 16 == 0
 
 

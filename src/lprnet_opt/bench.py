@@ -1,12 +1,16 @@
-"""Side-by-side batch-1 timing of built variants in one process: python -m lprnet_opt.bench.
+"""Side-by-side batch-1 timing of built variants: python -m lprnet_opt.bench.
 
 Every variant is timed in short blocks, interleaved with the others, on one preloaded image,
 so the ratios come from the same run. Artifacts are found through results/eval/*.json.
+With --isolated, each variant instead runs alone in its own process, round after round.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,45 @@ def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: i
         rows.append({"variant": v, "kind": records[v]["kind"], "latency_ms": latency["median"],
                      "p10": latency["p10"], "p90": latency["p90"], f"speedup_vs_{variants[0]}": ratio["median"],
                      "speedup_p10": ratio["p10"], "speedup_p90": ratio["p90"], "accuracy": records[v]["accuracy"]})
+    return rows
+
+
+def bench_raw(results: Path, variant: str, threads: int, warmup: int, runs: int) -> np.ndarray:
+    set_threads(threads)
+    record = read_json(results / "eval" / f"{variant}.json")
+    runner = load_runner(record["kind"], record["artifact"])
+    return time_interleaved({variant: runner}, random_images(1), warmup, runs)[variant]
+
+
+def time_alone(results: Path, variant: str, threads: int, warmup: int, runs: int) -> np.ndarray:
+    """Per-call milliseconds of one variant, timed in a new Python process of its own."""
+    command = [sys.executable, "-m", "lprnet_opt.bench", variant, "--raw", "--results", str(results),
+               "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing {variant} alone failed:\n{done.stderr.strip()[-2000:]}")
+    return np.array(json.loads(done.stdout.splitlines()[-1]))
+
+
+def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, runs: int,
+                   rounds: int) -> list[dict]:
+    """Each variant alone in its own process, `rounds` times, in alternating order.
+
+    In one process, TVM's worker threads still spin after its last call and slowed ONNX
+    Runtime's next calls (its p90 reached 6.1 ms, README "Measured results"); alone, no
+    runtime's threads meet another's. The ratio to the first variant pairs medians by round.
+    """
+    medians = {v: [] for v in variants}
+    for r in range(rounds):
+        for v in variants if r % 2 == 0 else variants[::-1]:
+            medians[v].append(float(np.median(time_alone(results, v, threads, warmup, runs))))
+    reference = np.array(medians[variants[0]])
+    rows = []
+    for v in variants:
+        latency = np.array(medians[v])
+        rows.append({"variant": v, "latency_ms": round(float(np.median(latency)), 4),
+                     "round_min": round(float(latency.min()), 4), "round_max": round(float(latency.max()), 4),
+                     f"speedup_vs_{variants[0]}": round(float(np.median(reference / latency)), 4)})
     return rows
 
 
@@ -84,6 +127,9 @@ def main() -> None:
     parser.add_argument("--kernels", type=Path, metavar="DATABASE",
                         help="instead: per-kernel times of the graph tuned in this database folder")
     parser.add_argument("--library", type=Path, help="with --kernels: also time this whole .so")
+    parser.add_argument("--isolated", type=int, metavar="ROUNDS",
+                        help="time each variant alone in its own process, ROUNDS times in alternating order")
+    parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)  # one variant's times, as JSON
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20)
@@ -93,6 +139,13 @@ def main() -> None:
         rows = pd.DataFrame(subnormal_effect(args.subnormals, args.threads, args.warmup, args.runs))
     elif args.kernels:
         rows = pd.DataFrame(kernel_profile(args.kernels, args.library, args.threads, args.warmup, args.runs))
+    elif args.raw and len(args.variants) == 1:  # the child process of --isolated
+        times = bench_raw(args.results, args.variants[0], args.threads, args.warmup, args.runs)
+        print(json.dumps([round(float(t), 5) for t in times]))
+        return
+    elif args.variants and args.isolated:
+        rows = pd.DataFrame(bench_isolated(args.results, args.variants, args.threads, args.warmup, args.runs,
+                                           args.isolated))
     elif args.variants:
         rows = pd.DataFrame(bench(args.results, args.variants, args.threads, args.warmup, args.runs))
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
-from .padding import pad_classes
+from .export_rewrites import group_strided_channels, pad_classes
 from .tvm_setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm, make_target
 
 log = logging.getLogger(__name__)
@@ -18,14 +18,15 @@ INPUT_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)  # libraries are built for batch
 
 
 def export_relax(model: LPRNet):
-    """A Relax IRModule of the folded, class-padded model with constant weights, convs NHWC/HWIO.
+    """A Relax IRModule of the folded, rewritten model with constant weights, convs NHWC/HWIO.
 
     With channels innermost, MetaSchedule vectorises over output channels (multiples of 16)
     instead of the odd widths 90/44/18, and a 1x1 conv is a plain matrix product. HWIO keeps
     the output channels innermost in the weights too, so each vector of weights is one
     contiguous load (the weights are constants: the transpose is folded at build time). Only
     the input and the output are transposed; every op in between follows the convs' layout.
-    The class channels are padded to whole vectors (`padding.pad_classes`) for the same reason.
+    Two exact rewrites (`export_rewrites`) serve the same layout: class channels padded to
+    whole vectors, and the channels that strided pools keep grouped into a contiguous prefix.
     """
     import_tvm()
     from tvm import relax
@@ -33,7 +34,8 @@ def export_relax(model: LPRNet):
 
     example = torch.zeros(INPUT_SHAPE)
     with torch.no_grad():
-        program = torch.export.export(pad_classes(fold_batchnorm(model)), (example,))
+        rewritten = pad_classes(group_strided_channels(fold_batchnorm(model)))
+        program = torch.export.export(rewritten, (example,))
     mod = from_exported_program(program, keep_params_as_input=False)
     return relax.transform.ConvertLayout({"relax.nn.conv2d": [CONV_LAYOUT, KERNEL_LAYOUT]})(mod)
 

@@ -100,11 +100,12 @@ def make_target(spec: dict):
 
 
 def graph_key(num_classes: int) -> str:
-    """A folder name for the tuned graph: architecture, batch size, layouts, padded class width."""
-    from .padding import padded_width
+    """A folder name for the tuned graph: architecture, batch size, layouts and export rewrites
+    (padded class width; strided-pool channels grouped), each of which changes the tasks."""
+    from .export_rewrites import padded_width
 
     layouts = f"{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
-    return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}"
+    return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}_grouped"
 
 
 def target_key(spec: dict) -> str:

@@ -1,0 +1,126 @@
+"""Exact rewrites of the BatchNorm-folded LPRNet that make its TVM build faster.
+
+Both keep every logit (up to float rounding) and change only weights and slicing:
+- `pad_classes`: the last backbone conv (13x1, 256 -> classes) and the container conv
+  (1x1, 448 + classes -> classes) have as many output channels as the character set: 68
+  for the public model. Vectorised 16 wide over output channels, 68 leaves a 4-wide
+  remainder on every row; these two convs ran at 146 GFLOP/s against 300-400 for the others
+  (README, "Measured results"). Zero filters up to 80 channels remove the remainder; the
+  padded channels are exactly zero after the ReLU and are sliced off at the end.
+- `group_strided_channels`: two pools keep every 2nd / 4th channel (`ChannelStridedMaxPool`).
+  With channels innermost (NHWC) that is a strided gather. Reordering the producing conv's
+  filters so the kept channels come first turns it into a contiguous slice; the container
+  conv's input weights are reordered to match, and the context norm ignores channel order.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .model import LPRNet
+
+# Float32 lanes of an AVX-512 vector; a multiple of every narrower vector width too.
+VECTOR_LANES = 16
+CLASS_CONV = 20  # backbone index of the 13x1 conv that produces the class channels
+# Each channel-strided pool: its backbone index, the index of the block whose last conv makes
+# the map it reads (a context map too), and where that map starts in the container's input.
+STRIDED_POOLS = ((7, 4, 64), (14, 11, 64 + 128))
+
+
+def padded_width(channels: int, multiple: int = VECTOR_LANES) -> int:
+    return -(-channels // multiple) * multiple
+
+
+class ScaledContextNorm(nn.Module):
+    """`GlobalContextNorm` of a map whose last channels are zero padding.
+
+    The mean of squares runs over `scale` times as many elements as the real map has, all
+    extra ones zero, so multiplying it by `scale` gives back the real map's mean.
+    """
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (x.pow(2).mean(dim=(1, 2, 3), keepdim=True) * self.scale)
+
+
+class FirstChannels(nn.Module):
+    """The wrapped model's output, cut back to its first `channels` channels."""
+
+    def __init__(self, model: nn.Module, channels: int) -> None:
+        super().__init__()
+        self.model = model
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[:, : self.channels]
+
+
+class ChannelPrefixMaxPool(nn.Module):
+    """`ChannelStridedMaxPool` for a map whose kept channels were moved to the front."""
+
+    def __init__(self, keep: int, width_stride: int) -> None:
+        super().__init__()
+        self.keep = keep
+        self.width_stride = width_stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x[:, : self.keep], kernel_size=3, stride=(1, self.width_stride))
+
+
+def _require_folded(model: LPRNet, rewrite: str) -> None:
+    if any(isinstance(layer, nn.BatchNorm2d) for layer in model.backbone):
+        raise ValueError(f"{rewrite} needs a model with BatchNorm folded (model.fold_batchnorm)")
+
+
+def _pad_conv(conv: nn.Conv2d, out_channels: int, in_channels: int) -> nn.Conv2d:
+    """A copy of `conv` with zero filters (and zero input-channel weights) appended."""
+    padded = nn.Conv2d(in_channels, out_channels, conv.kernel_size, conv.stride, conv.padding,
+                       bias=conv.bias is not None)
+    with torch.no_grad():
+        padded.weight.zero_()
+        padded.weight[: conv.out_channels, : conv.in_channels] = conv.weight
+        if conv.bias is not None:
+            padded.bias.zero_()
+            padded.bias[: conv.out_channels] = conv.bias
+    return padded
+
+
+def pad_classes(folded: LPRNet, multiple: int = VECTOR_LANES) -> nn.Module:
+    """A copy of `folded` with its class channels padded to a multiple of `multiple`."""
+    _require_folded(folded, "pad_classes")  # a BatchNorm of 68 channels cannot take 80
+    classes = folded.num_classes
+    width = padded_width(classes, multiple)
+    if width == classes:
+        return folded
+    model = copy.deepcopy(folded)
+    class_conv, container = model.backbone[CLASS_CONV], model.container[0]
+    model.backbone[CLASS_CONV] = _pad_conv(class_conv, width, class_conv.in_channels)
+    model.context_norms[-1] = ScaledContextNorm(width / classes)
+    model.container[0] = _pad_conv(container, width, container.in_channels + width - classes)
+    return FirstChannels(model, classes).eval()
+
+
+def group_strided_channels(folded: LPRNet) -> LPRNet:
+    """A copy of `folded` in which each channel-strided pool reads a contiguous channel prefix."""
+    _require_folded(folded, "group_strided_channels")
+    model = copy.deepcopy(folded)
+    container = model.container[0]
+    for pool_index, block_index, offset in STRIDED_POOLS:
+        pool, conv = model.backbone[pool_index], model.backbone[block_index].block[-1]
+        stride = pool.channel_stride
+        # New channel j is old channel order[j]: every stride-th channel first, the rest after.
+        order = torch.cat([torch.arange(start, conv.out_channels, stride) for start in range(stride)])
+        with torch.no_grad():
+            conv.weight.copy_(conv.weight[order])
+            conv.bias.copy_(conv.bias[order])
+            span = slice(offset, offset + conv.out_channels)
+            container.weight[:, span] = container.weight[:, offset + order]
+        model.backbone[pool_index] = ChannelPrefixMaxPool(conv.out_channels // stride, pool.width_stride)
+    return model.eval()
