@@ -18,10 +18,9 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .model import LPRNet
+from .model import ChannelStridedMaxPool, LPRNet
 
 # Float32 lanes of an AVX-512 vector; a multiple of every narrower vector width too.
 VECTOR_LANES = 16
@@ -62,16 +61,11 @@ class FirstChannels(nn.Module):
         return self.model(x)[:, : self.channels]
 
 
-class ChannelPrefixMaxPool(nn.Module):
+class ChannelPrefixMaxPool(ChannelStridedMaxPool):
     """`ChannelStridedMaxPool` for a map whose kept channels were moved to the front."""
 
-    def __init__(self, keep: int, width_stride: int) -> None:
-        super().__init__()
-        self.keep = keep
-        self.width_stride = width_stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x[:, : self.keep], kernel_size=3, stride=(1, self.width_stride))
+    def kept_channels(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, : x.shape[1] // self.channel_stride]
 
 
 def _require_folded(model: LPRNet, rewrite: str) -> None:
@@ -122,5 +116,5 @@ def group_strided_channels(folded: LPRNet) -> LPRNet:
             conv.bias.copy_(conv.bias[order])
             span = slice(offset, offset + conv.out_channels)
             container.weight[:, span] = container.weight[:, offset + order]
-        model.backbone[pool_index] = ChannelPrefixMaxPool(conv.out_channels // stride, pool.width_stride)
+        model.backbone[pool_index] = ChannelPrefixMaxPool(stride, pool.width_stride)
     return model.eval()

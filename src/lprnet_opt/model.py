@@ -56,9 +56,11 @@ class ChannelStridedMaxPool(nn.Module):
         self.channel_stride = channel_stride
         self.width_stride = width_stride
 
+    def kept_channels(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :: self.channel_stride]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :: self.channel_stride]
-        return F.max_pool2d(x, kernel_size=3, stride=(1, self.width_stride))
+        return F.max_pool2d(self.kept_channels(x), kernel_size=3, stride=(1, self.width_stride))
 
 
 class GlobalContextNorm(nn.Module):
