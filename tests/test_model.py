@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lprnet_opt.model import CheckpointError, LPRNet, fold_batchnorm, load_lprnet
 from lprnet_opt.export_rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes
+from lprnet_opt.model import CheckpointError, LPRNet, fold_batchnorm, load_lprnet
 
 
 class OriginalForward(nn.Module):

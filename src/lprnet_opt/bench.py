@@ -135,14 +135,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
+    if args.raw and len(args.variants) == 1:  # the child process of --isolated
+        times = bench_raw(args.results, args.variants[0], args.threads, args.warmup, args.runs)
+        print(json.dumps([round(float(t), 5) for t in times]))
+        return
     if args.subnormals:
         rows = pd.DataFrame(subnormal_effect(args.subnormals, args.threads, args.warmup, args.runs))
     elif args.kernels:
         rows = pd.DataFrame(kernel_profile(args.kernels, args.library, args.threads, args.warmup, args.runs))
-    elif args.raw and len(args.variants) == 1:  # the child process of --isolated
-        times = bench_raw(args.results, args.variants[0], args.threads, args.warmup, args.runs)
-        print(json.dumps([round(float(t), 5) for t in times]))
-        return
     elif args.variants and args.isolated:
         rows = pd.DataFrame(bench_isolated(args.results, args.variants, args.threads, args.warmup, args.runs,
                                            args.isolated))

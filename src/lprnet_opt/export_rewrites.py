@@ -21,17 +21,12 @@ import torch
 from torch import nn
 
 from .model import ChannelStridedMaxPool, LPRNet
+from .tvm_setup import VECTOR_LANES, padded_width
 
-# Float32 lanes of an AVX-512 vector; a multiple of every narrower vector width too.
-VECTOR_LANES = 16
 CLASS_CONV = 20  # backbone index of the 13x1 conv that produces the class channels
 # Each channel-strided pool: its backbone index, the index of the block whose last conv makes
 # the map it reads (a context map too), and where that map starts in the container's input.
 STRIDED_POOLS = ((7, 4, 64), (14, 11, 64 + 128))
-
-
-def padded_width(channels: int, multiple: int = VECTOR_LANES) -> int:
-    return -(-channels // multiple) * multiple
 
 
 class ScaledContextNorm(nn.Module):

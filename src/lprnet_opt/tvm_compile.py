@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
 from .export_rewrites import group_strided_channels, pad_classes
+from .model import IMAGE_HEIGHT, IMAGE_WIDTH, LPRNet, fold_batchnorm
 from .tvm_setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm, make_target
 
 log = logging.getLogger(__name__)

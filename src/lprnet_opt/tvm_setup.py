@@ -15,6 +15,9 @@ REQUIRED_FFI = "0.1.14.post1"
 # OHWI each weight vector was a 16-way strided gather (README, "Measured results").
 # Part of the tuning key: tasks, and so database records, differ per layout.
 CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "HWIO"
+# Float32 lanes of an AVX-512 vector (a multiple of every narrower width): the export pads
+# the class channels to a multiple of it (export_rewrites.pad_classes).
+VECTOR_LANES = 16
 
 
 class TVMSetupError(RuntimeError):
@@ -102,10 +105,12 @@ def make_target(spec: dict):
 def graph_key(num_classes: int) -> str:
     """A folder name for the tuned graph: architecture, batch size, layouts and export rewrites
     (padded class width; strided-pool channels grouped), each of which changes the tasks."""
-    from .export_rewrites import padded_width
-
     layouts = f"{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
     return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}_grouped"
+
+
+def padded_width(channels: int, multiple: int = VECTOR_LANES) -> int:
+    return -(-channels // multiple) * multiple
 
 
 def target_key(spec: dict) -> str:
