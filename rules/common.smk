@@ -2,12 +2,22 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from lprnet_opt import kinds
+from lprnet_opt.chars import NUM_CLASSES
+from lprnet_opt.codedeps import import_closure
 from lprnet_opt.config import validate_config
+from lprnet_opt.tvm.setup import graph_key, target_label
 
-# Fill defaults and fail early with one line naming the bad key.
+# Fill defaults and fail early with one line naming the bad key. Nothing read at parse time
+# imports torch or TVM, or depends on the machine that parses (a login node, on SLURM).
 config.update(validate_config(config))
 VARIANTS = config["variants"]
 PACKAGE = Path(workflow.basedir) / "src" / "lprnet_opt"
+SCRIPTS = Path(workflow.basedir) / "scripts"
+# Tuning folder: the config target's key ("host" for null: resolved by rule tvm_tasks).
+TUNE_DIR = (
+    f"results/tvm/tune/{target_label(config['tvm']['target'])}/{graph_key(NUM_CLASSES)}"
+)
 
 
 wildcard_constraints:
@@ -24,9 +34,19 @@ def exclusive_threads():
     return max(cores, config["threads"])
 
 
-def package_code(*modules):
-    """Package modules a rule runs, as inputs, so editing them reruns the rule."""
-    return [str(PACKAGE / f"{m}.py") for m in modules]
+def package_code(script, *modules):
+    """The package modules a rule's script imports (read from source), and `modules`
+    (with theirs) that it picks at run time: editing one reruns exactly its rules."""
+    entries = [SCRIPTS / script] + [PACKAGE / f"{m}.py" for m in modules]
+    files = {PACKAGE / f"{m}.py" for m in modules}
+    for entry in entries:
+        files.update(import_closure(entry, PACKAGE))
+    return sorted(str(f) for f in files)
+
+
+def runtime_code(variant):
+    """The runtime module that loads a variant, picked by name from the kind registry."""
+    return f"runtimes/{kinds.kind_of(variant, VARIANTS).runtime}"
 
 
 def folder_of(setting, part):
@@ -43,16 +63,6 @@ def calibration_folder():
     )
 
 
-def weights_of(variant):
-    """The fp32 state_dict a variant starts from (quantized and TVM variants use their source's)."""
-    spec = VARIANTS[variant]
-    if spec["kind"] == "baseline":
-        return config["baseline_weights"]
-    if spec["kind"] == "pruned":
-        return f"results/prune/{variant}.pt"
-    return weights_of(spec["source"])
-
-
 def distill_plates(used=True):
     """Generated plates that distillation adds to the calibration split, when configured and used."""
     return (
@@ -62,37 +72,28 @@ def distill_plates(used=True):
     )
 
 
+def weights_of(variant):
+    """The fp32 state_dict a variant is, or starts from."""
+    return kinds.weights_of(variant, VARIANTS, config["baseline_weights"])
+
+
+def source_weights(variant):
+    """The fp32 state_dict of the variant a build starts from."""
+    return weights_of(VARIANTS[variant]["source"])
+
+
 def artifact_of(variant):
-    kind = VARIANTS[variant]["kind"]
-    if kind == "quantized":
-        return f"results/quantize/{variant}.pt"
-    if kind == "tvm":
-        return f"results/tvm/{variant}/model.so"
-    if kind in ("onnx", "openvino"):
-        # One export per source weights, shared by the ONNX Runtime and OpenVINO rows.
-        return f"results/onnx/{VARIANTS[variant]['source']}.onnx"
-    return weights_of(variant)  # baseline, pruned, torch_compile
+    return kinds.artifact_of(variant, VARIANTS, config["baseline_weights"])
+
+
+def reference_of(variant):
+    return kinds.reference_of(variant, VARIANTS, config["baseline_weights"])
 
 
 def build_info_of(variant):
-    """The JSON a variant's build rule writes beside its artifact, if it has one."""
-    kind = VARIANTS[variant]["kind"]
-    folders = {"quantized": "quantize", "pruned": "prune", "tvm": "tvm"}
-    if kind == "tvm":
-        return [f"results/tvm/{variant}/build.json"]
-    return [f"results/{folders[kind]}/{variant}.json"] if kind in folders else []
+    return kinds.build_info_of(variant, VARIANTS)
 
 
-def tvm_paths():
-    """Target, tuning folder and cache folder, keyed by target and architecture."""
-    if not any(v["kind"] == "tvm" for v in VARIANTS.values()):
-        return None, "results/tvm/tune/none", "results/tvm/cache/none"
-    from lprnet_opt.tvm_setup import graph_key, resolve_target, target_key
-
-    target = resolve_target(config["tvm"]["target"], config["threads"])
-    key = f"{target_key(target)}/{graph_key(NUM_CLASSES)}"
-    return target, f"results/tvm/tune/{key}", f"results/tvm/cache/{key}"
-
-
-NUM_CLASSES = 68
-TVM_TARGET, TUNE_DIR, TUNE_CACHE = tvm_paths()
+def variant_param(key):
+    """A per-variant config value, for rules whose kind takes it."""
+    return lambda w: VARIANTS[w.variant][key]

@@ -1,4 +1,6 @@
 rule synthetic_plates:
+    input:
+        code=package_code("synthetic_plates.py"),
     output:
         directory("results/data/synthetic/{part}"),
     log:
@@ -16,7 +18,7 @@ rule split:
     input:
         images=folder_of(config["images"], "evaluation"),
         calibration=calibration_folder(),
-        code=package_code("data"),
+        code=package_code("split.py"),
     output:
         "results/data/split.json",
     log:

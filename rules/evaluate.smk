@@ -1,21 +1,12 @@
 rule measure:
     input:
         artifact=lambda w: artifact_of(w.variant),
-        source=lambda w: weights_of(w.variant),
+        reference=lambda w: reference_of(w.variant),
+        weights=lambda w: weights_of(w.variant),
         baseline=config["baseline_weights"],
         split="results/data/split.json",
         build_info=lambda w: build_info_of(w.variant),
-        code=package_code(
-            "measure",
-            "runners",
-            "model",
-            "data",
-            "chars",
-            "metrics",
-            "peers",
-            "prune",
-            "tvm_compile",
-        ),
+        code=lambda w: package_code("measure.py", runtime_code(w.variant)),
     output:
         "results/eval/{variant}.json",
     log:

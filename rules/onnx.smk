@@ -1,7 +1,8 @@
+# One export per fp32 source variant ({variant} is the source: kinds.KINDS["onnx"].artifact).
 rule onnx_export:
     input:
         weights=lambda w: weights_of(w.variant),
-        code=package_code("peers", "model"),
+        code=package_code("onnx_export.py"),
     output:
         "results/onnx/{variant}.onnx",
     log:

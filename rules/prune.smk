@@ -1,9 +1,9 @@
 rule prune:
     input:
-        weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
+        weights=lambda w: source_weights(w.variant),
         split="results/data/split.json",
         extra=distill_plates(),
-        code=package_code("prune", "distill", "model"),
+        code=package_code("prune.py"),
     output:
         model="results/prune/{variant}.pt",
         info="results/prune/{variant}.json",
@@ -16,7 +16,7 @@ rule prune:
         mem_mb=4000,
         runtime=120,
     params:
-        ratio=lambda w: VARIANTS[w.variant]["ratio"],
+        ratio=variant_param("ratio"),
         distill={
             k: v for k, v in config["distillation"].items() if k != "synthetic_plates"
         },

@@ -1,9 +1,9 @@
 rule quantize:
     input:
-        weights=lambda w: weights_of(VARIANTS[w.variant]["source"]),
+        weights=lambda w: source_weights(w.variant),
         split="results/data/split.json",
         extra=distill_plates(config["quantization"]["finetune_epochs"] > 0),
-        code=package_code("quantize", "distill", "prune", "model"),
+        code=package_code("quantize.py"),
     output:
         model="results/quantize/{variant}.pt",
         info="results/quantize/{variant}.json",

@@ -1,7 +1,7 @@
 rule summarize:
     input:
         evals=expand("results/eval/{variant}.json", variant=VARIANTS),
-        code=package_code("report"),
+        code=package_code("summarize.py"),
     output:
         csv="results/summary.csv",
         markdown="results/summary.md",

@@ -2,7 +2,7 @@ rule train_baseline:
     input:
         train="results/data/synthetic/train",
         validation="results/data/synthetic/validation",
-        code=package_code("model", "train", "synth"),
+        code=package_code("train_baseline.py"),
     output:
         weights="results/train/baseline.pth",
         history="results/train/history.json",

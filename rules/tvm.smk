@@ -1,12 +1,12 @@
 # Tuning is keyed by target and architecture; it never depends on weight values, so all
 # TVM variants (mlc, pruned_mlc, ...) share one database and pruning never retunes.
+# A null tvm.target is resolved by tvm_tasks, on a node that runs the shards, into tasks.json;
+# the shards and compiles read it from there (README, "TVM tuning").
 
 
 rule tvm_tasks:
     input:
-        code=package_code(
-            "tvm_tune", "tvm_compile", "tvm_setup", "export_rewrites", "model"
-        ),
+        code=package_code("tvm_tasks.py"),
     output:
         f"{TUNE_DIR}/tasks.json",
     log:
@@ -15,7 +15,8 @@ rule tvm_tasks:
         mem_mb=4000,
         runtime=20,
     params:
-        target=TVM_TARGET,
+        target=config["tvm"]["target"],
+        threads=config["threads"],
     script:
         "../scripts/tvm_tasks.py"
 
@@ -23,6 +24,7 @@ rule tvm_tasks:
 rule tvm_tune_shard:
     input:
         tasks=f"{TUNE_DIR}/tasks.json",
+        code=package_code("tvm_tune_shard.py"),
     output:
         directory(f"{TUNE_DIR}/shard{{shard}}"),
     log:
@@ -39,7 +41,8 @@ rule tvm_tune_shard:
         runtime=lambda w, attempt: 60 * attempt,
         slurm_extra="'--exclusive'",
     params:
-        cache=lambda w: f"{TUNE_CACHE}/shard{w.shard}",
+        # Persistent databases, under <target key>/<architecture>/shard<i> (tvm.setup.cache_folder).
+        cache_root="results/tvm/cache",
         trials=config["tvm"]["trials"],
         min_trials=config["tvm"]["min_trials_per_task"],
         shards=config["tvm"]["shards"],
@@ -51,7 +54,10 @@ rule tvm_tune_shard:
 
 rule tvm_merge:
     input:
-        expand(f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])),
+        shards=expand(
+            f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])
+        ),
+        code=package_code("tvm_merge.py"),
     output:
         directory(f"{TUNE_DIR}/database"),
     log:
@@ -62,10 +68,11 @@ rule tvm_merge:
 
 rule tvm_compile:
     input:
-        weights=lambda w: weights_of(w.variant),
+        weights=lambda w: source_weights(w.variant),
+        tasks=f"{TUNE_DIR}/tasks.json",
         database=f"{TUNE_DIR}/database",
         split="results/data/split.json",
-        code=package_code("tvm_compile", "tvm_setup", "export_rewrites", "model"),
+        code=package_code("tvm_compile.py"),
     output:
         library="results/tvm/{variant}/model.so",
         info="results/tvm/{variant}/build.json",
@@ -77,7 +84,5 @@ rule tvm_compile:
     resources:
         mem_mb=4000,
         runtime=30,
-    params:
-        target=TVM_TARGET,
     script:
         "../scripts/tvm_compile.py"

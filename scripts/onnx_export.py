@@ -1,8 +1,8 @@
-"""Export one variant's fp32 weights to ONNX for the ONNX Runtime and OpenVINO peer rows (rule onnx_export)."""
+"""Export one variant's fp32 weights to ONNX for the ONNX Runtime and OpenVINO variants (rule onnx_export)."""
 
-from lprnet_opt.peers import export_onnx
-from lprnet_opt.prune import load_pruned_or_dense
+from lprnet_opt.checkpoint import load_model
+from lprnet_opt.onnx_export import export_onnx
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-export_onnx(load_pruned_or_dense(snakemake.input.weights), snakemake.output[0])
+export_onnx(load_model(snakemake.input.weights), snakemake.output[0])

@@ -3,11 +3,12 @@
 import numpy as np
 import torch
 
+from lprnet_opt.atomic import write_json
+from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import load_folder, read_split
 from lprnet_opt.distill import DistillSettings
-from lprnet_opt.prune import load_pruned_or_dense
 from lprnet_opt.quantize import build_quantized
-from lprnet_opt.workflow import setup_logging, write_json
+from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -15,7 +16,7 @@ calibration = read_split(snakemake.input.split, "calibration")
 # Fine-tuning images are never evaluation images: the calibration split plus generated plates.
 extra = [load_folder(snakemake.input.extra).images] if snakemake.input.extra else []
 info = build_quantized(
-    lambda: load_pruned_or_dense(snakemake.input.weights),
+    lambda: load_model(snakemake.input.weights),
     calibration.images,
     np.concatenate([calibration.images, *extra]),
     DistillSettings(**snakemake.params.finetune),

@@ -1,7 +1,8 @@
 """Write the audited calibration/evaluation split (rule split)."""
 
+from lprnet_opt.atomic import write_json
 from lprnet_opt.data import make_split
-from lprnet_opt.workflow import setup_logging, write_json
+from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 split = make_split(snakemake.input.images, snakemake.params.calibration_images, snakemake.params.fraction)

@@ -1,8 +1,10 @@
 """Train LPRNet with CTC on synthetic plates (rule train_baseline)."""
 
+from lprnet_opt.atomic import write_json
+from lprnet_opt.checkpoint import save_checkpoint
 from lprnet_opt.data import load_folder
-from lprnet_opt.train import TrainSettings, save_checkpoint, train_ctc
-from lprnet_opt.workflow import setup_logging, write_json
+from lprnet_opt.train import TrainSettings, train_ctc
+from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 settings = TrainSettings(threads=snakemake.threads, **snakemake.params.training)

@@ -1,12 +1,16 @@
 """Compile one variant's weights with the tuned database into a .so (rule tvm_compile)."""
 
+from lprnet_opt.atomic import read_json, write_json
+from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
-from lprnet_opt.prune import load_pruned_or_dense
-from lprnet_opt.tvm_compile import compile_and_verify
-from lprnet_opt.workflow import setup_logging, write_json
+from lprnet_opt.tvm.compile import compile_and_verify
+from lprnet_opt.tvm.setup import check_node
+from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
+tasks = read_json(snakemake.input.tasks)
+check_node(tasks, snakemake.input.tasks)
 calibration = read_split(snakemake.input.split, "calibration")
-info = compile_and_verify(load_pruned_or_dense(snakemake.input.weights), snakemake.params.target,
-                          snakemake.input.database, snakemake.output.library, calibration.images, snakemake.threads)
+info = compile_and_verify(load_model(snakemake.input.weights), tasks["target"], snakemake.input.database,
+                          snakemake.output.library, calibration.images, snakemake.threads)
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -1,10 +1,17 @@
 """Tune one shard of the tasks, continuing from its cached database (rule tvm_tune_shard)."""
 
-from lprnet_opt.tvm_tune import plan_trials, tune_shard
-from lprnet_opt.workflow import read_json, setup_logging, write_json
+from lprnet_opt.atomic import read_json, write_json
+from lprnet_opt.tvm.plan import plan_trials
+from lprnet_opt.tvm.setup import cache_folder, check_node
+from lprnet_opt.tvm.tune import tune_shard
+from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-plan = plan_trials(read_json(snakemake.input.tasks), p.trials, p.min_trials, p.shards)
-summary = tune_shard(plan, int(snakemake.wildcards.shard), p.cache, snakemake.output[0], p.seed, p.population)
+tasks = read_json(snakemake.input.tasks)
+check_node(tasks, snakemake.input.tasks)
+shard = int(snakemake.wildcards.shard)
+plan = plan_trials(tasks, p.trials, p.min_trials, p.shards)
+summary = tune_shard(plan, shard, cache_folder(p.cache_root, tasks["target"], shard), snakemake.output[0], p.seed,
+                     p.population)
 write_json(summary, f"{snakemake.output[0]}/summary.json")

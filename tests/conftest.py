@@ -56,3 +56,37 @@ def random_weights(tmp_path_factory) -> Path:
 def images() -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.uniform(-1, 1, (6, 3, 24, 94)).astype(np.float32)
+
+
+# Tiny timing settings: records are real, numbers are not the point.
+QUICK_MEASURE = {"warmup": 1, "runs": 4, "throughput_batch": 2, "throughput_runs": 1}
+
+
+@pytest.fixture(scope="session")
+def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
+    """A results folder with eval records made by the real builders and `measure_variant`:
+    the baseline, a 50% pruned variant (no distillation) and its ONNX Runtime export."""
+    from lprnet_opt.checkpoint import load_model
+    from lprnet_opt.data import load_folder
+    from lprnet_opt.distill import DistillSettings
+    from lprnet_opt.measure import measure_variant
+    from lprnet_opt.onnx_export import export_onnx
+    from lprnet_opt.prune import build_pruned
+    from lprnet_opt.record import write_record
+
+    results = tmp_path_factory.mktemp("results")
+    plates = load_folder(plate_folder)
+    pruned = results / "pruned.pt"
+    no_distill = DistillSettings(epochs=0, batch_size=4, learning_rate=1e-4, temperature=2.0, seed=0)
+    build = build_pruned(random_weights, 0.5, plates.images[:4], no_distill, pruned)
+    export_onnx(load_model(pruned), results / "pruned.onnx")
+    specs = {  # variant: (kind, artifact, reference, weights, build)
+        "baseline": ("baseline", random_weights, None, random_weights, {}),
+        "pruned": ("pruned", pruned, random_weights, pruned, build),
+        "pruned_onnx": ("onnx", results / "pruned.onnx", pruned, pruned, {}),
+    }
+    for variant, (kind, artifact, reference, weights, info) in specs.items():
+        record = measure_variant(variant, kind, artifact, reference, weights, random_weights, plates.images,
+                                 plates.labels, threads=1, settings=QUICK_MEASURE, build=info)
+        write_record(record, results / "eval" / f"{variant}.json")
+    return results

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from lprnet_opt.export_rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes
-from lprnet_opt.model import CheckpointError, LPRNet, fold_batchnorm, load_lprnet
+from lprnet_opt.checkpoint import CheckpointError, load_model
+from lprnet_opt.model import LPRNet, fold_batchnorm
+from lprnet_opt.tvm.rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes
 
 
 class OriginalForward(nn.Module):
@@ -56,8 +57,8 @@ def backbone_outputs(backbone, x):
 @pytest.fixture(params=["random", "real"])
 def model(request, random_weights) -> LPRNet:
     if request.param == "real":
-        return load_lprnet(request.getfixturevalue("real_weights"))
-    return load_lprnet(random_weights)
+        return load_model(request.getfixturevalue("real_weights"))
+    return load_model(random_weights)
 
 
 def test_pooling_rewrite_is_bit_exact(model):
@@ -117,7 +118,7 @@ def test_subnormal_weights_are_flushed_on_load_and_change_no_logit(tmp_path, mod
     state["container.0.bias"][:3] = -tiny / 1000
     path = tmp_path / "subnormal.pth"
     torch.save(state, path)
-    stored, flushed = load_lprnet(path, flush=False), load_lprnet(path)
+    stored, flushed = load_model(path, flush=False), load_model(path)
     assert (stored.backbone[0].weight.abs() == tiny / 4).sum() == 100
     assert not any(((t != 0) & (t.abs() < tiny)).any() for t in flushed.state_dict().values() if t.is_floating_point())
     assert (flushed.backbone[0].weight.view(-1)[:100] == 0).all() and (flushed.container[0].bias[:3] == 0).all()
@@ -129,12 +130,13 @@ def test_subnormal_weights_are_flushed_on_load_and_change_no_logit(tmp_path, mod
 def test_real_checkpoint_has_subnormals_that_change_no_plate(real_weights, real_images):
     from lprnet_opt.chars import greedy_decode
     from lprnet_opt.data import load_plates
-    from lprnet_opt.model import flush_subnormals, predict_logits, read_state_dict
+    from lprnet_opt.checkpoint import read_state_dict
+    from lprnet_opt.model import flush_subnormals, predict_logits
 
     assert flush_subnormals(read_state_dict(real_weights, flush=False)) > 100_000
     images = load_plates(sorted(Path(real_images).glob("*.jpg"))[:64]).images
-    stored = predict_logits(load_lprnet(real_weights, flush=False), images)
-    flushed = predict_logits(load_lprnet(real_weights), images)
+    stored = predict_logits(load_model(real_weights, flush=False), images)
+    flushed = predict_logits(load_model(real_weights), images)
     assert greedy_decode(stored) == greedy_decode(flushed)
     assert float(abs(stored - flushed).max()) < 1e-5
 
@@ -143,30 +145,31 @@ def test_other_class_count_is_a_clear_error(tmp_path):
     path = tmp_path / "lpr66.pth"
     torch.save(LPRNet(num_classes=66).state_dict(), path)
     with pytest.raises(CheckpointError, match=r"lpr66\.pth: checkpoint has 66 classes"):
-        load_lprnet(path)
+        load_model(path)
 
 
 def test_other_architecture_is_a_clear_error(tmp_path):
     path = tmp_path / "resnet.pth"
     torch.save(nn.Sequential(nn.Conv2d(3, 8, 3)).state_dict(), path)
     with pytest.raises(CheckpointError, match=r"resnet\.pth: weights do not fit LPRNet"):
-        load_lprnet(path)
+        load_model(path)
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "broken.pth"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"broken\.pth: not a readable PyTorch checkpoint"):
-        load_lprnet(path)
+        load_model(path)
 
 
 def test_real_checkpoint_accuracy_on_evaluation_split(real_weights, real_images):
     from lprnet_opt.chars import greedy_decode
     from lprnet_opt.data import load_plates, make_split
     from lprnet_opt.metrics import plate_accuracy
-    from lprnet_opt.runners import run_batched, torch_runner
+    from lprnet_opt.runtimes import run_batched
+    from lprnet_opt.runtimes.eager import torch_runner
 
     split = make_split(real_images, None, 0.3)
     evaluation = load_plates([Path(p) for p in split["evaluation"]])
-    plates = greedy_decode(run_batched(torch_runner(load_lprnet(real_weights)), evaluation.images, 64))
+    plates = greedy_decode(run_batched(torch_runner(load_model(real_weights), 2), evaluation.images, 64))
     assert 0.88 <= plate_accuracy(plates, evaluation.labels) <= 0.91

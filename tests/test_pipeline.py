@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from conftest import REPO
+from lprnet_opt.record import read_record
 
 pytestmark = pytest.mark.slow
 
@@ -79,17 +80,17 @@ def random_weights_module(tmp_path_factory) -> Path:
     return path
 
 
-def test_every_variant_has_a_complete_eval_json(workflow):
-    keys = {"variant", "accuracy", "char_accuracy", "n_images", "size_bytes", "size_gzip_bytes", "latency_ms",
-            "latency_ms_p10", "latency_ms_p90", "throughput_ips", "speedup_vs_baseline", "agreement", "threads", "env"}
-    for variant in TINY["variants"]:
-        record = json.loads((workflow / f"results/eval/{variant}.json").read_text())
-        assert keys <= set(record), variant
-        assert record["n_images"] == 24 and 0 <= record["accuracy"] <= 1
-    baseline = json.loads((workflow / "results/eval/baseline.json").read_text())
-    assert baseline["agreement"] == 1.0
-    mlc = json.loads((workflow / "results/eval/mlc.json").read_text())
-    assert mlc["agreement_with_source"] >= 0.999 or mlc["max_abs_logit_diff_vs_source"] < 1e-3
+def test_every_variant_has_a_complete_eval_record(workflow):
+    records = {v: read_record(workflow / f"results/eval/{v}.json") for v in TINY["variants"]}  # checks every field
+    for variant, record in records.items():
+        assert record.n_images == 24 and 0 <= record.accuracy <= 1, variant
+    assert records["baseline"].agreement == 1.0 and records["baseline"].reference is None
+    mlc = records["mlc"]
+    assert mlc.agreement_with_source >= 0.999 or mlc.max_abs_logit_diff_vs_source < 1e-3
+    # Each variant is compared with the fp32 weights it was built from, the pruned one with the dense.
+    assert records["pruned"].reference == "weights.pth"
+    assert records["pruned_mlc"].reference == records["pruned_quantized"].reference == "results/prune/pruned.pt"
+    assert records["pruned"].sparsity == records["pruned_mlc"].sparsity > 0.45
 
 
 def test_report_and_summary_exist(workflow):
@@ -127,8 +128,35 @@ def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
 
 
 def test_new_baseline_weights_rerun_everything_downstream(workflow):
-    os.utime(workflow / "weights.pth")  # as if replaced
-    jobs = planned_jobs(snakemake(workflow, "-n", "report"))
+    jobs = planned_after_editing(workflow, workflow / "weights.pth")  # as if replaced
     assert jobs["measure"] == len(TINY["variants"])
     assert jobs["prune"] == 1 and jobs["quantize"] == 2 and jobs["tvm_compile"] == 2
     assert "tvm_tune_shard" not in jobs  # tuning does not depend on weights
+
+
+def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
+    """The dry run's jobs after the file at `path` is edited; it is put back as it was after.
+
+    A source file gets a new line: Snakemake keeps checksums of small inputs, so a new mtime
+    alone (a touch) does not count as an edit. A large file (weights) is only touched.
+    """
+    before, content = path.stat(), path.read_bytes()
+    try:
+        if path.suffix == ".py":
+            path.write_bytes(content + b"# edited\n")
+        else:
+            os.utime(path)
+        return planned_jobs(snakemake(workflow, "-n", "report"))
+    finally:
+        path.write_bytes(content) if path.suffix == ".py" else None
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(workflow):
+    jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/tvm/compile.py")
+    assert jobs == {"tvm_compile": 2, "measure": 2, "summarize": 1, "report": 1}, jobs
+
+
+def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
+    jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
+    assert jobs == {"measure": 1, "summarize": 1, "report": 1}, jobs

@@ -8,7 +8,8 @@ import numpy as np
 
 from lprnet_opt.data import load_folder
 from lprnet_opt.distill import DistillSettings
-from lprnet_opt.model import load_lprnet, predict_logits
+from lprnet_opt.checkpoint import load_model
+from lprnet_opt.model import predict_logits
 from lprnet_opt.quantize import ALWAYS_FP32, build_quantized, finetune_quantized, quantize_model
 from lprnet_opt.synth import write_synthetic_folder
 
@@ -19,7 +20,7 @@ def test_quantized_artifact_runs_from_its_file_alone(random_weights, tmp_path):
     rng = np.random.default_rng(1)
     calibration = rng.uniform(-1, 1, (16, 3, 24, 94)).astype(np.float32)
     path = tmp_path / "quantized.pt"
-    info = build_quantized(lambda: load_lprnet(random_weights), calibration, calibration, NO_FINETUNE, 1, 8, path)
+    info = build_quantized(lambda: load_model(random_weights), calibration, calibration, NO_FINETUNE, 1, 8, path)
     assert set(ALWAYS_FP32) <= set(info["fp32_layers"])
     assert len(info["sensitivity"]) == 16  # the fully quantized row plus one per candidate conv
     np.save(tmp_path / "x.npy", calibration[:2])
@@ -36,7 +37,7 @@ def test_quantized_artifact_runs_from_its_file_alone(random_weights, tmp_path):
     assert "lprnet_opt" not in out.stderr
     # INT8 is a quarter of fp32; the convs the scan kept in fp32 (on random weights it may pick
     # the largest) keep their full size.
-    fp32_bytes = sum(p.numel() * 4 for name, p in load_lprnet(random_weights).named_parameters()
+    fp32_bytes = sum(p.numel() * 4 for name, p in load_model(random_weights).named_parameters()
                      if name.startswith(tuple(info["fp32_layers"])))
     assert path.stat().st_size < 0.35 * random_weights.stat().st_size + fp32_bytes
 
@@ -47,12 +48,12 @@ def test_finetuning_brings_int8_closer_to_fp32(tmp_path):
     write_synthetic_folder(tmp_path, 80, seed=11)
     images = load_folder(tmp_path).images
     calibration, held_out = images[:64], images[64:]
-    teacher = load_lprnet(weights)
+    teacher = load_model(weights)
     reference = predict_logits(teacher, held_out)
     fp32 = list(ALWAYS_FP32)
-    calibrated = quantize_model(load_lprnet(weights), calibration, fp32)
+    calibrated = quantize_model(load_model(weights), calibration, fp32)
     settings = DistillSettings(epochs=2, batch_size=16, learning_rate=2e-5, temperature=2.0, seed=0)
-    tuned, history = finetune_quantized(load_lprnet(weights), teacher, calibration, calibration, fp32, settings)
+    tuned, history = finetune_quantized(load_model(weights), teacher, calibration, calibration, fp32, settings)
     assert [h["epoch"] for h in history] == [1, 2]
     error = {name: float(np.mean((predict_logits(m, held_out) - reference) ** 2))
              for name, m in (("calibrated", calibrated), ("tuned", tuned))}

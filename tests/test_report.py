@@ -2,49 +2,39 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 
-from lprnet_opt.report import write_report
-
-
-def record(variant, kind, accuracy, latency, size, sparsity=0.0):
-    return {
-        "variant": variant, "kind": kind, "accuracy": accuracy, "char_accuracy": accuracy, "agreement": 1.0,
-        "latency_ms": latency, "latency_ms_p10": latency * 0.9, "latency_ms_p90": latency * 1.2,
-        "speedup_vs_baseline": 10.0 / latency, "speedup_p10": 9.0 / latency, "speedup_p90": 11.0 / latency,
-        "throughput_ips": 1000 / latency, "size_bytes": size, "size_gzip_bytes": size // 2, "peak_rss_mb": 300.0,
-        "sparsity": sparsity, "n_images": 100, "threads": 2,
-    }
+from lprnet_opt.report import pareto_flags, write_report
 
 
 @pytest.fixture
-def report(tmp_path):
-    rows = [
-        record("baseline", "baseline", 0.90, 10.0, 1_800_000),
-        record("quantized", "quantized", 0.89, 4.0, 500_000),
-        record("pruned", "pruned", 0.895, 10.5, 980_000, 0.5),
-        record("slow_bad", "tvm", 0.80, 30.0, 2_000_000),
-    ]
-    paths = []
-    for row in rows:
-        path = tmp_path / f"{row['variant']}.json"
-        path.write_text(json.dumps(row))
-        paths.append(path)
+def report(measured, tmp_path):
+    """The report of records that `measure_variant` wrote for real variants (conftest.measured)."""
     out = tmp_path / "out"
     out.mkdir()
+    paths = sorted((measured / "eval").glob("*.json"))
     frame = write_report(paths, out / "summary.csv", out / "summary.md", out / "report.html", out / "charts")
     return out, frame
 
 
-def test_pareto_frontier(report):
-    _, frame = report
+def test_pareto_frontier():
+    frame = pd.DataFrame({"variant": ["baseline", "quantized", "pruned", "slow_bad"],
+                          "latency_ms": [10.0, 4.0, 10.5, 30.0], "accuracy": [0.90, 0.89, 0.895, 0.80]})
     # pruned is slower and less accurate than baseline; slow_bad loses to everything
-    assert set(frame[frame["pareto"]]["variant"]) == {"quantized", "baseline"}
+    assert pareto_flags(frame) == [True, True, False, False]
+
+
+def test_sparsity_chart_draws_the_measured_pruned_variant(report):
+    out, frame = report
+    assert frame.set_index("variant").loc["pruned", "sparsity"] == pytest.approx(0.5, abs=1e-3)
+    svg = (out / "charts" / "sparsity.svg").read_text()
+    # One point per sweep variant (baseline and pruned); the ONNX row is not a sweep kind.
+    assert svg.count('role="graphics-symbol"') >= 2 or svg.count("<path") >= 3, svg[:500]
 
 
 def test_outputs_and_static_exports(report):
@@ -52,7 +42,7 @@ def test_outputs_and_static_exports(report):
     for name in ("accuracy_latency", "speedup", "size", "sparsity", "published"):
         assert (out / "charts" / f"{name}.svg").read_text().startswith("<svg")
         assert (out / "charts" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| quantized |" in (out / "summary.md").read_text()
+    assert "| pruned_onnx |" in (out / "summary.md").read_text()
     html = (out / "report.html").read_text()
     assert not re.search(r"<script[^>]+src=", html), "every script must be inline"
     assert "NOT measured here" in html

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lprnet_opt import tvm_setup
-from lprnet_opt.tvm_setup import TVMSetupError, host_target, make_target
-from lprnet_opt.tvm_tune import allocate_trials, merge_databases, plan_trials, tune_shard, write_tasks
+from lprnet_opt.tvm import setup as tvm_setup
+from lprnet_opt.tvm.database import merge_databases
+from lprnet_opt.tvm.plan import allocate_trials, plan_trials
+from lprnet_opt.tvm.setup import TVMSetupError, host_target, make_target
+from lprnet_opt.tvm.tune import tune_shard, write_tasks
 
 
 def test_wrong_ffi_version_is_refused(monkeypatch):
@@ -59,7 +61,7 @@ def test_every_conv_is_exported_nhwc_with_output_channels_innermost_in_the_weigh
     from tvm import relax
 
     from lprnet_opt.model import LPRNet
-    from lprnet_opt.tvm_compile import export_relax
+    from lprnet_opt.tvm.graph import export_relax
 
     convs = []
     relax.analysis.post_order_visit(export_relax(LPRNet())["main"], lambda e: convs.append(e)
@@ -74,7 +76,7 @@ def test_every_conv_is_exported_nhwc_with_output_channels_innermost_in_the_weigh
 
 @pytest.fixture(scope="module")
 def task_record(tmp_path_factory) -> dict:
-    return write_tasks(host_target(2), tmp_path_factory.mktemp("tasks") / "tasks.json")
+    return write_tasks(None, 2, tmp_path_factory.mktemp("tasks") / "tasks.json")
 
 
 def test_task_list_is_nhwc_and_finds_the_tasks_with_one_schedule(task_record):
@@ -147,7 +149,7 @@ def _tiny_build_input():
 
 
 def test_candidate_builder_builds_and_turns_a_slow_build_into_a_failed_trial():
-    from lprnet_opt.tvm_tune import CandidateBuilder
+    from lprnet_opt.tvm.tune import CandidateBuilder
 
     patient = CandidateBuilder(workers=1, timeout_s=60)
     try:
@@ -168,7 +170,7 @@ def test_kernel_profile_times_every_kernel_the_graph_calls(tmp_path):
     """`bench --kernels` accounts for every call: 33 kernels, 36 calls (three convs repeat)."""
     from tvm.s_tir import meta_schedule as ms
 
-    from lprnet_opt.tvm_profile import kernel_times
+    from lprnet_opt.tvm.profile import kernel_times
 
     ms.database.JSONDatabase(work_dir=str(tmp_path), allow_missing=True)  # empty: default schedules
     rows = kernel_times(host_target(2), tmp_path, number=1, repeat=1)
@@ -177,3 +179,23 @@ def test_kernel_profile_times_every_kernel_the_graph_calls(tmp_path):
                for r in rows)
     assert all(r["gflops"] > 0 for r in rows if r["kernel"].startswith("fused_conv2d"))
     assert [r["ms_per_inference"] for r in rows] == sorted((r["ms_per_inference"] for r in rows), reverse=True)
+
+
+def test_tuning_context_ignores_handlers_that_others_put_on_metaschedule_logger(tmp_path):
+    """pytest's log capture leaves unnamed handlers on MetaSchedule's logger; MetaSchedule's own
+    logger set-up then failed ("'NoneType' object has no attribute 'format'")."""
+    import logging
+
+    from lprnet_opt.tvm.tune import extract_tasks, tune_context
+
+    task = min(extract_tasks(host_target(2)), key=lambda t: t.task_name)
+    metaschedule = logging.getLogger("tvm.s_tir.meta_schedule")
+    unnamed = logging.Handler()
+    metaschedule.addHandler(unnamed)
+    try:
+        for seed in (0, 1):  # the failure came on the second set-up in one process
+            tune_context(task, str(tmp_path), population=4, seed=seed)
+    finally:
+        metaschedule.removeHandler(unnamed)
+    assert (tmp_path / "logs" / f"{task.task_name}.log").exists()
+    assert not logging.getLogger("lprnet_opt").disabled

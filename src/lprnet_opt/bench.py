@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .measure import spread, time_interleaved
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH
+from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
+from .record import EvalRecord, read_record
 from .report import markdown_table
-from .runners import load_runner, set_threads
-from .workflow import read_json
+from .runtimes import Runner, load_runner
+from .timing import spread, time_interleaved
 
 
 def random_images(count: int) -> np.ndarray:
@@ -28,25 +28,29 @@ def random_images(count: int) -> np.ndarray:
     return np.random.default_rng(0).uniform(-1, 1, (count, 3, IMAGE_HEIGHT, IMAGE_WIDTH)).astype(np.float32)
 
 
+def load_built(results: Path, variant: str, threads: int) -> tuple[EvalRecord, Runner]:
+    """A built variant's eval record and its artifact loaded by its runtime."""
+    record = read_record(results / "eval" / f"{variant}.json")
+    return record, load_runner(record.runtime, record.artifact, threads)
+
+
 def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
-    set_threads(threads)
-    records = {v: read_json(results / "eval" / f"{v}.json") for v in variants}
-    runners = {v: load_runner(r["kind"], r["artifact"]) for v, r in records.items()}
+    built = {v: load_built(results, v, threads) for v in variants}
+    records = {v: record for v, (record, _) in built.items()}
+    runners = {v: runner for v, (_, runner) in built.items()}
     times = time_interleaved(runners, random_images(1), warmup, runs)
     reference = times[variants[0]]
     rows = []
     for v in variants:
         latency, ratio = spread(times[v]), spread(reference / times[v])
-        rows.append({"variant": v, "kind": records[v]["kind"], "latency_ms": latency["median"],
+        rows.append({"variant": v, "kind": records[v].kind, "latency_ms": latency["median"],
                      "p10": latency["p10"], "p90": latency["p90"], f"speedup_vs_{variants[0]}": ratio["median"],
-                     "speedup_p10": ratio["p10"], "speedup_p90": ratio["p90"], "accuracy": records[v]["accuracy"]})
+                     "speedup_p10": ratio["p10"], "speedup_p90": ratio["p90"], "accuracy": records[v].accuracy})
     return rows
 
 
 def bench_raw(results: Path, variant: str, threads: int, warmup: int, runs: int) -> np.ndarray:
-    set_threads(threads)
-    record = read_json(results / "eval" / f"{variant}.json")
-    runner = load_runner(record["kind"], record["artifact"])
+    _, runner = load_built(results, variant, threads)
     return time_interleaved({variant: runner}, random_images(1), warmup, runs)[variant]
 
 
@@ -65,7 +69,7 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
     """Each variant alone in its own process, `rounds` times, in alternating order.
 
     In one process, TVM's worker threads still spin after its last call and slowed ONNX
-    Runtime's next calls (its p90 reached 6.1 ms, README "Measured results"); alone, no
+    Runtime's next calls (its p90 reached 6.1 ms, docs/performance.md); alone, no
     runtime's threads meet another's. The ratio to the first variant pairs medians by round.
     """
     medians = {v: [] for v in variants}
@@ -87,14 +91,14 @@ def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> 
 
     Eager only: the ONNX and TVM exports fold BatchNorm, which flushes in both cases.
     """
-    from .model import load_lprnet, predict_logits
-    from .runners import torch_runner
+    from .checkpoint import load_model
+    from .model import predict_logits
+    from .runtimes.eager import torch_runner
 
-    set_threads(threads)
-    models = {"stored": load_lprnet(checkpoint, flush=False), "flushed": load_lprnet(checkpoint)}
+    models = {"stored": load_model(checkpoint, flush=False), "flushed": load_model(checkpoint)}
     images = random_images(64)
     diff = float(np.abs(predict_logits(models["stored"], images) - predict_logits(models["flushed"], images)).max())
-    times = time_interleaved({name: torch_runner(m) for name, m in models.items()}, images[:1], warmup, runs)
+    times = time_interleaved({name: torch_runner(m, threads) for name, m in models.items()}, images[:1], warmup, runs)
     rows = []
     for name, t in times.items():
         latency = spread(t)
@@ -106,15 +110,15 @@ def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> 
 def kernel_profile(database: Path, library: Path | None, threads: int, warmup: int, runs: int) -> list[dict]:
     """Per-kernel times of the tuned graph in `database` (this host's target), largest first;
     with `library`, a last row times that whole library in the same process."""
-    from .tvm_profile import kernel_times
-    from .tvm_setup import host_target
+    from .tvm.profile import kernel_times
+    from .tvm.setup import host_target, import_tvm
 
-    set_threads(threads)
+    import_tvm(threads)
     rows = kernel_times(host_target(threads), database)
     rows.append({"kernel": "sum of kernels", "calls": sum(r["calls"] for r in rows),
                  "ms_per_inference": round(sum(r["ms_per_inference"] for r in rows), 4)})
     if library:
-        whole = time_interleaved({"library": load_runner("tvm", library)}, random_images(1), warmup, runs)["library"]
+        whole = time_interleaved({"library": load_runner("tvm_vm", library, threads)}, random_images(1), warmup, runs)["library"]
         rows.append({"kernel": f"whole call ({library})", "ms_per_inference": round(spread(whole)["median"], 4)})
     return rows
 

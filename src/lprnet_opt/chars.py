@@ -13,7 +13,8 @@ CHARS: tuple[str, ...] = (
     *"ABCDEFGHJKLMNPQRSTUVWXYZIO",
     "-",
 )
-BLANK_INDEX = len(CHARS) - 1
+NUM_CLASSES = len(CHARS)
+BLANK_INDEX = NUM_CLASSES - 1
 CHAR_TO_INDEX = {c: i for i, c in enumerate(CHARS)}
 PROVINCES = CHARS[:31]
 DIGITS = CHARS[31:41]

@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 
+from .kinds import KindError, check_variants, with_sources
+
 SCHEMA: dict = json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
 
 
@@ -43,17 +45,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if errors:
         err = errors[0]
         raise ConfigError(f"config key {key_name(err.absolute_path)}: {err.message}")
-    check_variants(filled["variants"])
+    filled["variants"] = with_sources(filled["variants"])
+    try:
+        check_variants(filled["variants"])
+    except KindError as err:
+        raise ConfigError(str(err)) from None
     return filled
-
-
-def check_variants(variants: dict[str, dict]) -> None:
-    if variants.get("baseline", {}).get("kind") != "baseline":
-        raise ConfigError("config key variants.baseline: a variant named 'baseline' of kind 'baseline' is required")
-    for name, spec in variants.items():
-        if spec["kind"] == "pruned" and "ratio" not in spec:
-            raise ConfigError(f"config key variants.{name}.ratio: required for kind 'pruned'")
-        if spec["kind"] != "baseline" and spec["source"] not in variants:
-            raise ConfigError(f"config key variants.{name}.source: no variant named {spec['source']!r}")
-        if spec["kind"] != "baseline" and spec["source"] == name:
-            raise ConfigError(f"config key variants.{name}.source: a variant cannot be its own source")

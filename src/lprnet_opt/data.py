@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .chars import encode_label
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH
+from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 

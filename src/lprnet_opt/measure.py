@@ -1,4 +1,5 @@
-"""The one measurement harness: accuracy, agreement, size, latency, throughput, peak RSS, env.
+"""The one measurement harness: accuracy, agreement with the fp32 references, size, latency,
+throughput and peak RSS of one variant, run through its own runtime.
 
 Latency is timed at batch 1 on preloaded tensors (no data loading), interleaved in short blocks
 with the baseline in the same process, so `speedup_vs_baseline` is a same-run ratio.
@@ -8,24 +9,29 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .chars import greedy_decode
+from .checkpoint import load_model
+from .environment import environment
+from .kinds import KINDS
 from .metrics import agreement, char_accuracy, plate_accuracy
-from .runners import Runner, load_runner, run_batched, set_threads
+from .model import conv_sparsity
+from .record import EvalRecord
+from .runtimes import Runner, load_runner, run_batched
+from .runtimes.eager import load as load_eager
+from .timing import spread, throughput, time_interleaved
 
 log = logging.getLogger(__name__)
+# The fp32 references run in eager PyTorch, where the model is batch-invariant
+# (tests/test_model.py), so they are batched: same answers, 5-10x less time.
+REFERENCE_BATCH = 64
 
 
 def size_on_disk(path: str | Path) -> tuple[int, int]:
@@ -37,92 +43,19 @@ def size_on_disk(path: str | Path) -> tuple[int, int]:
     return raw, packed
 
 
-def time_interleaved(runners: dict[str, Runner], sample: np.ndarray, warmup: int, runs: int,
-                     block: int = 10, settle_s: float = 0.02) -> dict[str, np.ndarray]:
-    """Per-call milliseconds for each runner: runners take turns in blocks of `block` calls.
-
-    Call-by-call alternation made each runtime pay for the other's thread pool still spinning
-    after its last call (TVM's and OpenMP's workers both spin-wait; measured: TVM speedups
-    moved 17-18% between two runs). Blocks, a short settle pause between them, and one
-    untimed call at the start of each block keep the pools from overlapping, while the order
-    reverses every round so slow drift of the machine still hits every runner alike.
-    """
-    names = list(runners)
-    for name in names:
-        for _ in range(warmup):
-            runners[name](sample)
-    times = {name: [] for name in names}
-    rounds = max(1, -(-runs // block))
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            time.sleep(settle_s)
-            runners[name](sample)
-            for _ in range(block):
-                start = time.perf_counter()
-                runners[name](sample)
-                times[name].append((time.perf_counter() - start) * 1e3)
-        if rounds >= 4 and (r + 1) % (rounds // 4) == 0:
-            log.info("timing: %d/%d rounds", r + 1, rounds)
-    return {name: np.array(t[:runs]) for name, t in times.items()}
-
-
-def throughput(runner: Runner, images: np.ndarray, batch: int, runs: int) -> float:
-    sample = np.ascontiguousarray(np.resize(images, (batch, *images.shape[1:])))
-    runner(sample)
-    start = time.perf_counter()
-    for _ in range(runs):
-        runner(sample)
-    return batch * runs / (time.perf_counter() - start)
-
-
-def peak_rss_mb(kind: str, path: str | Path, images: np.ndarray, threads: int) -> float:
-    """Peak resident memory of a fresh process that loads the artifact and runs one batch."""
+def peak_rss_mb(runtime: str, path: str | Path, images: np.ndarray, threads: int) -> float:
+    """Peak resident memory of a fresh process that loads the artifact with its runtime alone
+    and runs one batch (`python -m lprnet_opt.runtimes`)."""
     with tempfile.TemporaryDirectory() as tmp:
         batch = Path(tmp) / "batch.npy"
         np.save(batch, images)
         out = subprocess.run(
-            [sys.executable, "-m", "lprnet_opt.measure", kind, str(path), str(batch), str(threads)],
+            [sys.executable, "-m", "lprnet_opt.runtimes", runtime, str(path), str(batch), str(threads)],
             capture_output=True, text=True, check=False,
         )
     if out.returncode != 0:
         raise RuntimeError(f"peak RSS probe of {path} failed: {out.stderr.strip().splitlines()[-1:]}")
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def environment(threads: int) -> dict:
-    import psutil
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "cpu_model": cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "threads": threads,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "tvm": version("apache-tvm"),
-        "onnxruntime": version("onnxruntime"),
-        "openvino": version("openvino"),
-    }
-
-
-def spread(values: np.ndarray) -> dict[str, float]:
-    return {k: round(float(np.percentile(values, q)), 4) for k, q in (("median", 50), ("p10", 10), ("p90", 90))}
 
 
 def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: int = 1) -> tuple[np.ndarray, list[str]]:
@@ -133,73 +66,68 @@ def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: i
     return logits, greedy_decode(logits)
 
 
-# The fp32 references (source and baseline) run in eager PyTorch, where the model is
-# batch-invariant (tests/test_model.py), so they are batched: same answers, 5-10x less time.
-REFERENCE_BATCH = 64
-
-
 def measure_variant(
     variant: str,
     kind: str,
     artifact: str | Path,
-    source_weights: str | Path,
+    reference_weights: str | Path | None,
+    weights: str | Path,
     baseline_weights: str | Path,
     images: np.ndarray,
     labels: list[str],
     threads: int,
     settings: dict,
-) -> dict:
-    """Measure one variant against the baseline in one process; returns the eval JSON record."""
-    set_threads(threads)
-    runner = load_runner(kind, artifact)
-    baseline = load_runner("baseline", baseline_weights)
+    build: dict | None = None,
+) -> EvalRecord:
+    """Measure one variant through its own runtime, against its fp32 reference and the baseline.
+
+    `reference_weights` is what `kinds.reference_of` names: the fp32 weights the variant was
+    built from, or None for a kind that is its own reference (the baseline). `weights` is the
+    variant's own fp32 state_dict (`kinds.weights_of`), for its sparsity.
+    """
+    spec = KINDS[kind]
+    if (spec.reference == "self") != (reference_weights is None):
+        raise ValueError(f"{variant}: kind '{kind}' takes {'no' if spec.reference == 'self' else 'a'} reference")
+    runner = load_runner(spec.runtime, artifact, threads)
+    baseline = load_eager(baseline_weights, threads)
     logits, plates = predict_plates(runner, images, variant)
-    # Skip passes that would repeat one already made (the baseline is its own source).
-    same = Path(artifact).resolve()
-    source_logits, source_plates = (
-        (logits, plates) if Path(source_weights).resolve() == same
-        else predict_plates(load_runner("baseline", source_weights), images, "source", REFERENCE_BATCH)
-    )
-    baseline_plates = (
-        source_plates if Path(baseline_weights).resolve() == Path(source_weights).resolve()
-        else predict_plates(baseline, images, "baseline", REFERENCE_BATCH)[1]
-    )
-    times = time_interleaved({"variant": runner, "baseline": baseline}, images[:1],
-                             settings["warmup"], settings["runs"])
-    ratios = times["baseline"] / times["variant"]
-    latency, base_latency, speedup = spread(times["variant"]), spread(times["baseline"]), spread(ratios)
+    if reference_weights is None:
+        reference_logits, reference_plates, baseline_plates = None, plates, plates
+    else:
+        reference_logits, reference_plates = predict_plates(load_eager(reference_weights, threads), images,
+                                                            f"reference {reference_weights}", REFERENCE_BATCH)
+        baseline_plates = predict_plates(baseline, images, "baseline", REFERENCE_BATCH)[1]
+    times = time_interleaved({"variant": runner, "baseline": baseline}, images[:1], settings["warmup"], settings["runs"])
+    latency, base_latency = spread(times["variant"]), spread(times["baseline"])
+    speedup = spread(times["baseline"] / times["variant"])
     raw, packed = size_on_disk(artifact)
-    return {
-        "variant": variant,
-        "kind": kind,
-        "artifact": str(artifact),
-        "accuracy": plate_accuracy(plates, labels),
-        "char_accuracy": char_accuracy(plates, labels),
-        "agreement": agreement(plates, baseline_plates),
-        "agreement_with_source": agreement(plates, source_plates),
-        "max_abs_logit_diff_vs_source": float(np.abs(logits - source_logits).max()),
-        "n_images": len(labels),
-        "size_bytes": raw,
-        "size_gzip_bytes": packed,
-        "latency_ms": latency["median"],
-        "latency_ms_p10": latency["p10"],
-        "latency_ms_p90": latency["p90"],
-        "baseline_latency_ms": base_latency["median"],
-        "speedup_vs_baseline": speedup["median"],
-        "speedup_p10": speedup["p10"],
-        "speedup_p90": speedup["p90"],
-        "timing_runs": settings["runs"],
-        "throughput_batch": settings["throughput_batch"],
-        "throughput_ips": round(throughput(runner, images, settings["throughput_batch"], settings["throughput_runs"]), 1),
-        "peak_rss_mb": peak_rss_mb(kind, artifact, images[: settings["throughput_batch"]], threads),
-        "threads": threads,
-        "env": environment(threads),
-    }
-
-
-if __name__ == "__main__":
-    # The RSS probe: python -m lprnet_opt.measure KIND ARTIFACT BATCH.npy THREADS
-    probe_kind, probe_path, probe_batch, probe_threads = sys.argv[1:5]
-    set_threads(int(probe_threads))
-    load_runner(probe_kind, probe_path)(np.load(probe_batch))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return EvalRecord(
+        variant=variant,
+        kind=kind,
+        runtime=spec.runtime,
+        artifact=str(artifact),
+        n_images=len(labels),
+        accuracy=plate_accuracy(plates, labels),
+        char_accuracy=char_accuracy(plates, labels),
+        agreement=agreement(plates, baseline_plates),
+        reference=None if reference_weights is None else str(reference_weights),
+        agreement_with_source=None if reference_logits is None else agreement(plates, reference_plates),
+        max_abs_logit_diff_vs_source=None if reference_logits is None else float(np.abs(logits - reference_logits).max()),
+        sparsity=conv_sparsity(load_model(weights)),
+        size_bytes=raw,
+        size_gzip_bytes=packed,
+        latency_ms=latency["median"],
+        latency_ms_p10=latency["p10"],
+        latency_ms_p90=latency["p90"],
+        baseline_latency_ms=base_latency["median"],
+        speedup_vs_baseline=speedup["median"],
+        speedup_p10=speedup["p10"],
+        speedup_p90=speedup["p90"],
+        timing_runs=settings["runs"],
+        throughput_batch=settings["throughput_batch"],
+        throughput_ips=round(throughput(runner, images, settings["throughput_batch"], settings["throughput_runs"]), 1),
+        peak_rss_mb=peak_rss_mb(spec.runtime, artifact, images[: settings["throughput_batch"]], threads),
+        threads=threads,
+        env=environment(threads),
+        build=build or {},
+    )

@@ -1,4 +1,4 @@
-"""LPRNet with two exact rewrites of the LPRNet_Pytorch forward, and checkpoint loading.
+"""LPRNet with two exact rewrites of the LPRNet_Pytorch forward (checkpoints: checkpoint.py).
 
 The state_dict layout (`backbone.N...`, `container.0...`) is the original one, so the public
 checkpoint loads unchanged. The rewrites:
@@ -12,8 +12,6 @@ checkpoint loads unchanged. The rewrites:
 from __future__ import annotations
 
 import copy
-import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,11 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .chars import CHARS
+from .chars import NUM_CLASSES
 
-log = logging.getLogger(__name__)
-IMAGE_WIDTH, IMAGE_HEIGHT = 94, 24
-NUM_CLASSES = len(CHARS)
 # Backbone outputs kept for the global context, as in the original forward.
 CONTEXT_LAYERS = (2, 6, 13, 22)
 
@@ -147,6 +142,12 @@ def fold_batchnorm(model: LPRNet) -> LPRNet:
     return model
 
 
+def conv_sparsity(model: nn.Module) -> float:
+    """Share of conv weights that are exactly zero."""
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return float(sum((w == 0).sum().item() for w in weights) / sum(w.numel() for w in weights))
+
+
 def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Eval-mode logits for many images, in batches (the model is batch-invariant)."""
     model.eval()
@@ -155,17 +156,13 @@ def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64) -
     return np.concatenate([c.numpy() for c in chunks])
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable, or for another architecture."""
-
-
 def flush_subnormals(state: dict[str, torch.Tensor]) -> int:
     """Set float32 weights below the smallest normal number (1.2e-38) to zero; returns how many.
 
     Such weights (34% of the public LPRNet_Pytorch checkpoint: weight decay drove unused
     filters towards zero) change no float32 logit, but on Intel cores every multiply with a
     subnormal operand takes a microcode assist: eager PyTorch ran that checkpoint 12x slower
-    than the same weights flushed (README, "Subnormal weights"). Flushed once here, every
+    than the same weights flushed (docs/performance.md, "Subnormal weights"). Flushed once here, every
     variant starts from the same numbers and no runtime is credited with the difference.
     """
     flushed = 0
@@ -175,44 +172,3 @@ def flush_subnormals(state: dict[str, torch.Tensor]) -> int:
             flushed += int(subnormal.sum())
             tensor[subnormal] = 0.0
     return flushed
-
-
-def read_state_dict(path: str | Path, flush: bool = True) -> dict[str, torch.Tensor]:
-    """Read a plain state_dict safely (`weights_only=True`), mapping CUDA tensors to CPU.
-
-    Subnormal weights are flushed to zero (see `flush_subnormals`) unless `flush` is False.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a state_dict of tensors")
-    flushed = flush_subnormals(state) if flush else 0
-    if flushed:
-        log.info("%s: flushed %d subnormal weights to zero", path, flushed)
-    return state
-
-
-def load_lprnet(path: str | Path, num_classes: int = NUM_CLASSES, flush: bool = True) -> LPRNet:
-    """The one place that turns a checkpoint file into an eval-mode LPRNet."""
-    state = read_state_dict(path, flush)
-    found = state.get("container.0.weight")
-    if found is not None and found.shape[0] != num_classes:
-        raise CheckpointError(
-            f"{path}: checkpoint has {found.shape[0]} classes, the character set has {num_classes}"
-        )
-    model = LPRNet(num_classes)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        raise CheckpointError(
-            f"{path}: weights do not fit LPRNet ({first[1].strip() if len(first) > 1 else first[0]})"
-        ) from None
-    return model.eval()

@@ -4,13 +4,13 @@ Per-channel symmetric weights; activations observed on the calibration split onl
 layers stay fp32 is decided by a measured sensitivity scan, not by hand. Optionally the INT8
 model is then fine-tuned quantization-aware, by distillation from the fp32 model on images
 that are never evaluation images (off by default: on the real checkpoint it raised agreement
-with fp32 but not accuracy; README, "Measured results").
+with fp32 but not accuracy; docs/performance.md).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,6 +27,7 @@ from torch.ao.quantization import (
 )
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx, prepare_qat_fx
 
+from .atomic import atomic_path
 from .chars import greedy_decode
 from .distill import DistillSettings, distill
 from .metrics import agreement
@@ -144,14 +145,13 @@ def save_torchscript(quantized: torch.nn.Module, example: np.ndarray, path: str 
     with torch.inference_mode():
         traced = torch.jit.trace(quantized, torch.from_numpy(example[:1]), check_trace=False)
     frozen = torch.jit.freeze(traced.eval())
-    tmp = f"{path}.partial"
-    torch.jit.save(frozen, f"{tmp}.stored")
-    deflate_zip(f"{tmp}.stored", tmp)
-    os.remove(f"{tmp}.stored")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
+        stored = Path(scratch) / "stored.pt"
+        torch.jit.save(frozen, str(stored))
+        deflate_zip(stored, tmp)
 
 
-def deflate_zip(source: str, target: str) -> None:
+def deflate_zip(source: str | Path, target: str | Path) -> None:
     """Re-pack a TorchScript archive with deflate: torch.jit.load reads it as it is, and the
     zeros of pruned INT8 weights (and the code) shrink (measured: 0.66 MB -> 0.24 MB)."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:

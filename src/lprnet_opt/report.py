@@ -13,7 +13,9 @@ import altair as alt
 import pandas as pd
 import vl_convert as vlc
 
-from .workflow import read_json
+from .atomic import write_text
+from .kinds import KINDS
+from .record import SCALAR_FIELDS, read_record
 
 # The study this tool generalizes, as published (not measured here): 1000 test images.
 PUBLISHED = pd.DataFrame(
@@ -27,16 +29,12 @@ PUBLISHED = pd.DataFrame(
     ],
     columns=["variant", "accuracy", "size_mb", "latency_ms"],
 )
-COLUMNS = [
-    "variant", "kind", "accuracy", "char_accuracy", "agreement", "latency_ms", "latency_ms_p10",
-    "latency_ms_p90", "speedup_vs_baseline", "speedup_p10", "speedup_p90", "throughput_ips",
-    "size_bytes", "size_gzip_bytes", "peak_rss_mb", "sparsity", "n_images", "threads",
-]
 
 
 def load_results(paths: list[str | Path]) -> pd.DataFrame:
-    rows = [read_json(p) for p in paths]
-    frame = pd.DataFrame([{c: row.get(c) for c in COLUMNS} for row in rows])
+    """One row per eval record (record.EvalRecord), fastest first."""
+    records = [read_record(p) for p in paths]
+    frame = pd.DataFrame([{name: getattr(r, name) for name in SCALAR_FIELDS} for r in records], columns=SCALAR_FIELDS)
     frame["size_mb"] = frame["size_bytes"] / 1e6
     frame["pareto"] = pareto_flags(frame)
     return frame.sort_values("latency_ms").reset_index(drop=True)
@@ -88,8 +86,9 @@ def size_chart(frame: pd.DataFrame) -> alt.Chart:
 
 
 def sparsity_chart(frame: pd.DataFrame) -> alt.Chart | None:
-    sweep = frame[frame["kind"].isin(["baseline", "pruned"])]
-    if (sweep["kind"] == "pruned").sum() < 1:
+    sweep_kinds = [name for name, kind in KINDS.items() if kind.sweep]
+    sweep = frame[frame["kind"].isin(sweep_kinds)]
+    if (sweep["sparsity"] > 0).sum() < 1:
         return None
     return alt.Chart(sweep).mark_line(point=True).encode(
         x=alt.X("sparsity:Q", title="conv weights pruned (share)"),
@@ -116,6 +115,12 @@ def build_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
     return {name: chart for name, chart in charts.items() if chart is not None}
 
 
+# The HTML table; summary.csv has every scalar field of the records.
+TABLE_COLUMNS = [
+    "variant", "kind", "accuracy", "char_accuracy", "agreement", "agreement_with_source", "latency_ms",
+    "speedup_vs_baseline", "speedup_p10", "speedup_p90", "throughput_ips", "size_mb", "peak_rss_mb", "sparsity",
+    "n_images",
+]
 SUMMARY_COLUMNS = ["variant", "accuracy", "agreement", "latency_ms", "speedup_vs_baseline", "size_bytes", "throughput_ips"]
 
 
@@ -133,7 +138,7 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart]) -> str:
     for i, (name, chart) in enumerate(charts.items()):
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
         calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
-    table = frame.drop(columns=["pareto"]).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    table = frame[TABLE_COLUMNS].to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
     published = PUBLISHED.to_html(index=False, na_rep="-", border=0)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>lprnet-opt report</title>
@@ -153,15 +158,15 @@ interleaved with the baseline in the same process; speedup is the same-run ratio
 def write_report(eval_paths: list[str | Path], csv: str | Path, markdown: str | Path, html_path: str | Path, chart_dir: str | Path) -> pd.DataFrame:
     frame = load_results(eval_paths)
     charts = build_charts(frame)
-    frame.drop(columns=["pareto"]).to_csv(csv, index=False)
-    Path(markdown).write_text(markdown_table(frame), encoding="utf-8")
+    write_text(frame.drop(columns=["pareto"]).to_csv(index=False), csv)
+    write_text(markdown_table(frame), markdown)
     chart_dir = Path(chart_dir)
     chart_dir.mkdir(parents=True, exist_ok=True)
     for name, chart in charts.items():
         spec = chart.to_dict()
         (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
         (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
-    Path(html_path).write_text(render_html(frame, charts), encoding="utf-8")
+    write_text(render_html(frame, charts), html_path)
     return frame
 
 

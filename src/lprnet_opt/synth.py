@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .chars import DIGITS, LETTERS, PROVINCES, encode_label
-from .model import IMAGE_HEIGHT, IMAGE_WIDTH
+from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 
 PLATE_W, PLATE_H = 376, 96  # 4x the model input
 STYLES = {  # background BGR, text BGR, plate length

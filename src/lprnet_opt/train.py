@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 
@@ -69,10 +68,3 @@ def train_ctc(train: PlateSet, validation: PlateSet, settings: TrainSettings) ->
         log.info("epoch %d/%d loss %.4f val_accuracy %.4f (%.0fs)", epoch, settings.epochs,
                  row["loss"], row["val_accuracy"], row["seconds"])
     return model.eval(), history
-
-
-def save_checkpoint(model: torch.nn.Module, path: str) -> None:
-    """Write a plain state_dict (the LPRNet_Pytorch format) atomically."""
-    tmp = f"{path}.partial"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)

@@ -1,8 +1,7 @@
-"""Small helpers shared by the Snakemake scripts: logging and atomic JSON output."""
+"""Logging set-up shared by the Snakemake scripts."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -15,23 +14,10 @@ def setup_logging(log_file: str | None) -> None:
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         Path(log_file).write_text("")
-        # Append mode: libraries that call logging.config.dictConfig (MetaSchedule) close our
-        # handlers, and a "w" handler would truncate the log when it reopens.
+        # Append mode: a library that calls logging.config.dictConfig closes our handlers,
+        # and a "w" handler would truncate the log when it reopens.
         handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
     job = os.environ.get("SLURM_JOB_ID")
     if job:
         logging.getLogger("lprnet_opt").info("running as SLURM job %s on %s", job, os.uname().nodename)
-
-
-def write_json(record: dict, path: str | Path) -> None:
-    """Write JSON through a temporary file, so a crash never leaves a complete-looking file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

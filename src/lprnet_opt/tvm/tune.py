@@ -1,4 +1,4 @@
-"""MetaSchedule tuning split into shards, resumable, with trials allocated by task FLOPs.
+"""MetaSchedule tuning split into shards, resumable.
 
 Tasks depend only on the architecture, input shape and target, never on weight values, so
 they are extracted from a randomly initialised LPRNet and every variant shares one database.
@@ -8,15 +8,15 @@ only the trials a task still lacks, seeded by the records already there.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
-from .model import LPRNet
-from .tvm_compile import export_relax, fuse_for_tuning
-from .tvm_setup import TVMSetupError, import_tvm, make_target, warm_up_tvm
+from ..atomic import write_json
+from ..model import LPRNet
+from .database import records_for, repair_database, snapshot
+from .graph import export_relax, fuse_for_tuning
+from .setup import TVMSetupError, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
 
@@ -49,87 +49,19 @@ def has_one_schedule(task) -> bool:
     return all(len(space.trace.decisions) == 0 for space in context.generate_design_space())
 
 
-def allocate_trials(flops: dict[str, float], total: int, min_per_task: int,
-                    one_schedule: frozenset[str] = frozenset()) -> dict[str, int]:
-    """Every task gets `min_per_task` trials (no naive schedules); the rest goes by FLOPs.
+def write_tasks(target_spec: dict | None, threads: int, path: str | Path) -> dict:
+    """Resolve the target on this node and extract the tuning tasks once.
 
-    A task in `one_schedule` gets one trial (none if `min_per_task` is 0) and no FLOPs share.
+    The record holds the resolved target, so later jobs (shards, compiles) read it from here
+    instead of resolving it again wherever they run; `from_host` says it was this node's CPU.
     """
-    searched = {name: f for name, f in flops.items() if name not in one_schedule}
-    base = {name: (min(1, min_per_task) if name in one_schedule else min_per_task) for name in flops}
-    spare = max(0, total - sum(base.values()))
-    weight = sum(searched.values()) or 1.0
-    shares = {name: spare * f / weight for name, f in searched.items()}
-    extra = {name: int(s) for name, s in shares.items()}
-    # Hand out what rounding down left, largest remainders first.
-    for name in sorted(shares, key=lambda n: shares[n] - extra[n], reverse=True)[: spare - sum(extra.values())]:
-        extra[name] += 1
-    return {name: base[name] + extra.get(name, 0) for name in flops}
-
-
-def plan_shards(flops: dict[str, float], shards: int, one_schedule: frozenset[str] = frozenset()) -> dict[str, int]:
-    """Assign tasks to shards with about equal expected tuning work, whatever the budget.
-
-    A searched task's weight is half a uniform share and half its FLOPs share, which is
-    roughly how trials are allocated; a one-schedule task (one trial) counts a tenth of a
-    uniform share. No weight depends on the trial count, so raising the budget never moves
-    a task to a shard whose cache lacks its records (it would start its search over).
-    """
-    total = sum(flops.values()) or 1.0
-    uniform = 1.0 / len(flops)
-    weight = {name: 0.1 * uniform if name in one_schedule else 0.5 * uniform + 0.5 * f / total
-              for name, f in flops.items()}
-    load = [0.0] * shards
-    plan = {}
-    for name in sorted(weight, key=lambda n: (-weight[n], n)):
-        shard = load.index(min(load))
-        plan[name] = shard
-        load[shard] += weight[name]
-    return plan
-
-
-def write_tasks(target_spec: dict, path: str | Path) -> dict:
-    """Extract the tuning tasks once: names, FLOPs and which have a single schedule."""
-    tasks = extract_tasks(target_spec)
-    record = {"target": target_spec, "tasks": {t.task_name: task_flops(t) for t in tasks},
+    target = resolve_target(target_spec, threads)
+    tasks = extract_tasks(target)
+    record = {"target": target, "from_host": target_spec is None,
+              "tasks": {t.task_name: task_flops(t) for t in tasks},
               "one_schedule": sorted(t.task_name for t in tasks if has_one_schedule(t))}
-    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    write_json(record, path)
     return record
-
-
-def plan_trials(tasks: dict, total_trials: int, min_per_task: int, shards: int) -> dict:
-    """Trials per task and the shard that tunes it; the same inputs always give the same plan."""
-    flops = tasks["tasks"]
-    one_schedule = frozenset(tasks.get("one_schedule", ()))
-    trials = allocate_trials(flops, total_trials, min_per_task, one_schedule)
-    shard_of = plan_shards(flops, shards, one_schedule)
-    return {
-        "target": tasks["target"],
-        "tasks": [{"name": n, "flops": flops[n], "trials": trials[n], "shard": shard_of[n]} for n in sorted(flops)],
-    }
-
-
-def repair_database(folder: Path) -> None:
-    """Drop a last line cut short by a killed run, so the JSON database loads again."""
-    for name in ("database_workload.json", "database_tuning_record.json"):
-        path = folder / name
-        if not path.exists():
-            continue
-        good = []
-        for line in path.read_text().splitlines():
-            try:
-                json.loads(line)
-                good.append(line)
-            except json.JSONDecodeError:
-                log.warning("%s: dropping a truncated record", path)
-        path.write_text("".join(line + "\n" for line in good))
-
-
-def records_for(database, task) -> int:
-    mod = task.dispatched[0]
-    if not database.has_workload(mod):
-        return 0
-    return len(database.get_top_k(database.commit_workload(mod), 10**6))
 
 
 class CandidateBuilder:
@@ -179,6 +111,26 @@ class CandidateBuilder:
         self.pool.shutdown()
 
 
+def task_logger(work_dir: str | Path, task_name: str) -> logging.Logger:
+    """A logger of our own for one task's search, writing to `work_dir/logs/<task>.log`.
+
+    MetaSchedule's `get_loggers_from_work_dir` re-runs `logging.config.dictConfig` and lists
+    the names of every handler already on its logger; an unnamed handler that other code
+    attached there (pytest's log capture does) made it fail with "'NoneType' object has no
+    attribute 'format'", and the dictConfig also disabled this package's loggers.
+    """
+    logger = logging.getLogger(f"lprnet_opt.tvm.search.{task_name}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # the per-iteration tables go to the task's file, not the job log
+    path = Path(work_dir) / "logs" / f"{task_name}.log"
+    if not any(getattr(h, "baseFilename", None) == str(path.resolve()) for h in logger.handlers):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+        logger.addHandler(handler)
+    return logger
+
+
 def tune_context(task, work_dir: str, population: int, seed: int):
     """One task's search: evolutionary, with a population sized for small budgets.
 
@@ -187,13 +139,12 @@ def tune_context(task, work_dir: str, population: int, seed: int):
     population of 64 took 23 s against 37 s and found a faster schedule.
     """
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.logging import get_loggers_from_work_dir
 
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      init_min_unmeasured=min(50, population))
-    (logger,) = get_loggers_from_work_dir(work_dir, [task.task_name])
     return ms.TuneContext(mod=task.dispatched[0], target=task.target, space_generator="post-order-apply",
-                          search_strategy=strategy, task_name=task.task_name, logger=logger,
+                          search_strategy=strategy, task_name=task.task_name,
+                          logger=task_logger(work_dir, task.task_name),
                           rand_state=seed, num_threads="physical").clone()
 
 
@@ -227,50 +178,9 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
                 context = tune_context(task, str(cache), population, seed)
                 ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
                                    num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
-                log.disabled = False  # MetaSchedule's logging set-up disables existing loggers
             summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
                             "records_after": records_for(database, task)})
     finally:
         candidates.close()
     snapshot(cache, out)
     return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary}
-
-
-def snapshot(cache: Path, out: str | Path) -> None:
-    """Copy the database JSON files (the tuning logs) into a job's declared output folder."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("database_workload.json", "database_tuning_record.json"):
-        source = Path(cache) / name
-        if source.exists():
-            shutil.copyfile(source, out / name)
-        else:
-            (out / name).write_text("")
-
-
-def merge_databases(shard_dirs: list[str | Path], out: str | Path) -> int:
-    """One JSON database holding every shard's records; returns the record count."""
-    import_tvm()
-    from tvm.s_tir import meta_schedule as ms
-
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    merged = ms.database.JSONDatabase(work_dir=str(out))
-    count = 0
-    for folder in shard_dirs:
-        shard = ms.database.JSONDatabase(work_dir=str(folder), allow_missing=False)
-        for record in shard.get_all_tuning_records():
-            workload = merged.commit_workload(record.workload.mod)
-            merged.commit_tuning_record(ms.database.TuningRecord(
-                record.trace, workload, record.run_secs, record.target, record.args_info))
-            count += 1
-    return count
-
-
-def open_database(folder: str | Path):
-    import_tvm()
-    from tvm.s_tir import meta_schedule as ms
-
-    return ms.database.JSONDatabase(work_dir=str(folder), allow_missing=False)

@@ -1,4 +1,8 @@
-"""Import TVM only after checking the apache-tvm-ffi pin, and turn config targets into Targets."""
+"""Import TVM only after checking the apache-tvm-ffi pin; targets, and the keys of tuning folders.
+
+The folder keys are computed without TVM or torch: the workflow computes them at every parse,
+on whatever machine parses (a login node, under SLURM).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,18 @@ import json
 import os
 from contextlib import contextmanager
 from importlib import metadata
+from pathlib import Path
+
+from ..chars import NUM_CLASSES
 
 REQUIRED_FFI = "0.1.14.post1"
-# The data and kernel layouts every conv is converted to before tuning (tvm_compile.export_relax).
+# The data and kernel layouts every conv is converted to before tuning (tvm.graph.export_relax).
 # Output channels are innermost in both, so the vectorised axis reads contiguous weights; with
-# OHWI each weight vector was a 16-way strided gather (README, "Measured results").
+# OHWI each weight vector was a 16-way strided gather (docs/tvm-tuning.md).
 # Part of the tuning key: tasks, and so database records, differ per layout.
 CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "HWIO"
 # Float32 lanes of an AVX-512 vector (a multiple of every narrower width): the export pads
-# the class channels to a multiple of it (export_rewrites.pad_classes).
+# the class channels to a multiple of it (tvm.rewrites.pad_classes).
 VECTOR_LANES = 16
 
 
@@ -118,3 +125,29 @@ def target_key(spec: dict) -> str:
     parts = [spec.get("kind", "target"), spec.get("mcpu", "generic"), f"{spec.get('num-cores', 'n')}c"]
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
     return "-".join(str(p) for p in parts) + "-" + digest
+
+
+def target_label(spec: dict | None) -> str:
+    """The tuning folder's name for a config target, known at parse time on any machine.
+
+    A null target (this node's CPU) is resolved later, by the job that extracts the tasks, on
+    a node that runs the shards: its folder is "host", and tasks.json records what it was.
+    """
+    return target_key(spec) if spec else "host"
+
+
+def cache_folder(root: str | Path, target: dict, shard: int) -> Path:
+    """A shard's persistent database, keyed by the resolved target: CPUs never mix records."""
+    return Path(root) / target_key(target) / graph_key(NUM_CLASSES) / f"shard{shard}"
+
+
+def check_node(tasks: dict, tasks_path: str | Path) -> None:
+    """Refuse to tune or compile on a CPU other than the one a host-resolved target names."""
+    if not tasks.get("from_host"):
+        return
+    here = host_target(tasks["target"].get("num-cores", 1))
+    if here["mcpu"] != tasks["target"].get("mcpu"):
+        raise TVMSetupError(
+            f"{tasks_path}: the target was resolved on a {tasks['target'].get('mcpu')} CPU, this node is "
+            f"{here['mcpu']}; set config key tvm.target for the deployment CPU, or delete that folder to retarget"
+        )

@@ -5,7 +5,7 @@ Both keep every logit (up to float rounding) and change only weights and slicing
   (1x1, 448 + classes -> classes) have as many output channels as the character set: 68
   for the public model. Vectorised 16 wide over output channels, 68 leaves a 4-wide
   remainder on every row; these two convs ran at 146 GFLOP/s against 300-400 for the others
-  (README, "Measured results"). Zero filters up to 80 channels remove the remainder; the
+  (docs/tvm-tuning.md). Zero filters up to 80 channels remove the remainder; the
   padded channels are exactly zero after the ReLU and are sliced off at the end.
 - `group_strided_channels`: two pools keep every 2nd / 4th channel (`ChannelStridedMaxPool`).
   With channels innermost (NHWC) that is a strided gather. Reordering the producing conv's
@@ -20,8 +20,8 @@ import copy
 import torch
 from torch import nn
 
-from .model import ChannelStridedMaxPool, LPRNet
-from .tvm_setup import VECTOR_LANES, padded_width
+from ..model import ChannelStridedMaxPool, LPRNet
+from .setup import VECTOR_LANES, padded_width
 
 CLASS_CONV = 20  # backbone index of the 13x1 conv that produces the class channels
 # Each channel-strided pool: its backbone index, the index of the block whose last conv makes

@@ -1,0 +1,41 @@
+"""Where a number was measured: CPU model, cores, threads and library versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(threads: int) -> dict:
+    import psutil
+
+    return {
+        "cpu_model": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "threads": threads,
+        "python": platform.python_version(),
+        "torch": version("torch"),
+        "tvm": version("apache-tvm"),
+        "onnxruntime": version("onnxruntime"),
+        "openvino": version("openvino"),
+    }

@@ -1,0 +1,5 @@
+"""LPRNet's input geometry, for torch-free code (runtimes, TVM set-up) and the model alike."""
+
+IMAGE_WIDTH, IMAGE_HEIGHT = 94, 24
+# Compiled libraries (TVM) are built for batch 1, the deployment setting.
+BATCH1_SHAPE = (1, 3, IMAGE_HEIGHT, IMAGE_WIDTH)

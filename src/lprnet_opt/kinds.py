@@ -1,0 +1,153 @@
+"""The registry of variant kinds: the one place that says what a kind means.
+
+A kind names the rule that builds it, where its artifact and build record go, the runtime
+that loads it, which kinds it may start from, which parameters it takes, and which fp32
+model its outputs are checked against. The config schema, config validation, the workflow's
+input functions, `measure` and the report all read this table. It imports nothing heavy:
+the workflow reads it at every parse.
+
+Adding a kind is one entry here, one runtime module under `runtimes/` if it brings a new
+runtime, and one rule (README, "Adding a kind").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    description: str
+    # Module under lprnet_opt.runtimes whose `load(path, threads)` runs the artifact.
+    runtime: str
+    # Artifact path. {variant} and {source} are variant names; {baseline_weights} is the
+    # config's checkpoint and {source_weights} the fp32 state_dict of the source variant.
+    artifact: str
+    # The rule that writes the artifact; None when the artifact is an existing file.
+    rule: str | None = None
+    # The JSON the build rule writes beside the artifact.
+    build_info: str | None = None
+    # Kinds this kind may start from (`source`); empty: it takes no source.
+    sources: tuple[str, ...] = ()
+    # Config keys besides kind and source, all required.
+    params: tuple[str, ...] = ()
+    # The artifact is an fp32 LPRNet state_dict, so other variants may start from it.
+    makes_weights: bool = False
+    # "self": the variant is its own fp32 reference (the baseline). "source": its outputs are
+    # compared with eager fp32 PyTorch on the weights of the variant it was built from (for a
+    # pruned variant, the dense model it was pruned from).
+    reference: str = "source"
+    # Shown on the report's accuracy-against-sparsity chart.
+    sweep: bool = False
+
+
+# Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
+FP32_SOURCES = ("baseline", "pruned")
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("baseline", "the fp32 checkpoint in eager PyTorch", runtime="eager",
+             artifact="{baseline_weights}", makes_weights=True, reference="self", sweep=True),
+        Kind("pruned", "global L1 unstructured pruning recovered by distillation, bitmask-packed",
+             runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
+             build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
+             makes_weights=True, sweep=True),
+        Kind("quantized", "static INT8 (x86), TorchScript", runtime="torchscript",
+             artifact="results/quantize/{variant}.pt", rule="quantize",
+             build_info="results/quantize/{variant}.json", sources=FP32_SOURCES),
+        Kind("tvm", "TVM Relax build tuned with MetaSchedule", runtime="tvm_vm",
+             artifact="results/tvm/{variant}/model.so", rule="tvm_compile",
+             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES),
+        # One ONNX export per source, shared by the ONNX Runtime and OpenVINO rows.
+        Kind("onnx", "ONNX Runtime fp32 peer", runtime="onnx_runtime",
+             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES),
+        Kind("openvino", "OpenVINO fp32 peer, on the ONNX export", runtime="openvino_runtime",
+             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES),
+        Kind("torch_compile", "torch.compile (inductor) peer of the source weights",
+             runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES),
+    )
+}
+
+
+class KindError(ValueError):
+    """A variant spec that no kind allows; the message names the config key."""
+
+
+def kind_of(variant: str, variants: Mapping[str, Mapping]) -> Kind:
+    return KINDS[variants[variant]["kind"]]
+
+
+def weights_of(variant: str, variants: Mapping[str, Mapping], baseline_weights: str) -> str:
+    """The fp32 state_dict a variant is, or is built from."""
+    kind = kind_of(variant, variants)
+    if kind.makes_weights:
+        return artifact_of(variant, variants, baseline_weights)
+    return weights_of(variants[variant]["source"], variants, baseline_weights)
+
+
+def artifact_of(variant: str, variants: Mapping[str, Mapping], baseline_weights: str) -> str:
+    """The file the variant's runtime loads: what ships."""
+    kind = kind_of(variant, variants)
+    source = variants[variant].get("source")
+    fields = {"variant": variant, "source": source, "baseline_weights": baseline_weights}
+    if "{source_weights}" in kind.artifact:
+        fields["source_weights"] = weights_of(source, variants, baseline_weights)
+    return kind.artifact.format(**fields)
+
+
+def build_info_of(variant: str, variants: Mapping[str, Mapping]) -> list[str]:
+    """The build record beside the artifact, as a list (empty when the kind has none)."""
+    kind = kind_of(variant, variants)
+    return [kind.build_info.format(variant=variant)] if kind.build_info else []
+
+
+def reference_of(variant: str, variants: Mapping[str, Mapping], baseline_weights: str) -> list[str]:
+    """The fp32 weights the variant's outputs are compared with; empty for a reference kind."""
+    if kind_of(variant, variants).reference == "self":
+        return []
+    return [weights_of(variants[variant]["source"], variants, baseline_weights)]
+
+
+def check_variants(variants: Mapping[str, Mapping]) -> None:
+    """Each spec against its kind: sources, parameters and cycles; KindError names the key."""
+    if variants.get("baseline", {}).get("kind") != "baseline":
+        raise KindError("config key variants.baseline: a variant named 'baseline' of kind 'baseline' is required")
+    for name, spec in variants.items():
+        kind = KINDS[spec["kind"]]
+        allowed = ("kind", *kind.params, *(("source",) if kind.sources else ()))
+        for key in spec:
+            if key not in allowed:
+                raise KindError(f"config key variants.{name}.{key}: kind '{kind.name}' takes no '{key}'")
+        for key in kind.params:
+            if key not in spec:
+                raise KindError(f"config key variants.{name}.{key}: required for kind '{kind.name}'")
+        if not kind.sources:
+            continue
+        source = spec.get("source", "baseline")
+        if source not in variants:
+            raise KindError(f"config key variants.{name}.source: no variant named {source!r}")
+        if source == name:
+            raise KindError(f"config key variants.{name}.source: a variant cannot be its own source")
+        source_kind = variants[source]["kind"]
+        if source_kind not in kind.sources:
+            raise KindError(
+                f"config key variants.{name}.source: {source!r} is of kind '{source_kind}'; "
+                f"kind '{kind.name}' starts from the fp32 weights of a {' or '.join(kind.sources)} variant"
+            )
+    for name in variants:
+        chain = [name]
+        while KINDS[variants[chain[-1]]["kind"]].sources:
+            chain.append(variants[chain[-1]].get("source", "baseline"))
+            if chain[-1] in chain[:-1]:
+                raise KindError(f"config key variants.{name}.source: sources form a cycle {' -> '.join(chain)}")
+
+
+def with_sources(variants: Mapping[str, Mapping]) -> dict[str, dict]:
+    """A copy in which every kind that takes a source names it (default: the baseline)."""
+    return {
+        name: ({"source": "baseline", **spec} if KINDS[spec["kind"]].sources else dict(spec))
+        for name, spec in variants.items()
+    }

@@ -1,0 +1,80 @@
+"""The eval record: what `measure` writes for one variant and what the report reads.
+
+One typed definition, so a field the report reads is a field `measure` writes (the report
+once read a top-level `sparsity` that `measure` wrote under `build`, and drew an empty chart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .atomic import read_json, write_json
+
+
+class RecordError(ValueError):
+    """An eval JSON that is not a record of this version; the message names the file."""
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    variant: str
+    kind: str
+    runtime: str
+    artifact: str
+    n_images: int
+    # Exact-plate and character accuracy on the evaluation split, batch 1.
+    accuracy: float
+    char_accuracy: float
+    # Share of plates equal to the fp32 baseline's.
+    agreement: float
+    # The fp32 weights the variant was built from, run in eager PyTorch (kinds.reference_of);
+    # None for the baseline, which is that reference itself.
+    reference: str | None
+    agreement_with_source: float | None
+    max_abs_logit_diff_vs_source: float | None
+    # Share of conv weights that are exactly zero in the variant's fp32 weights.
+    sparsity: float
+    size_bytes: int
+    size_gzip_bytes: int
+    # Batch-1 latency, interleaved with eager fp32 baseline in the same process.
+    latency_ms: float
+    latency_ms_p10: float
+    latency_ms_p90: float
+    baseline_latency_ms: float
+    speedup_vs_baseline: float
+    speedup_p10: float
+    speedup_p90: float
+    timing_runs: int
+    throughput_batch: int
+    throughput_ips: float
+    peak_rss_mb: float
+    threads: int
+    env: dict = field(default_factory=dict)
+    # The build rule's record (kinds.build_info_of), or {} for kinds without a build.
+    build: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<record>") -> EvalRecord:
+        names = {f.name for f in fields(cls)}
+        missing = sorted(names - set(data))
+        unknown = sorted(set(data) - names)
+        if missing or unknown:
+            raise RecordError(f"{source}: not an eval record of this version (missing {missing}, unknown {unknown}); "
+                              "rerun the measure rule")
+        return cls(**data)
+
+
+def write_record(record: EvalRecord, path: str | Path) -> None:
+    write_json(record.to_dict(), path)
+
+
+def read_record(path: str | Path) -> EvalRecord:
+    return EvalRecord.from_dict(read_json(path), str(path))
+
+
+# Scalar fields, in order: the report's table and summary.csv.
+SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "build")]

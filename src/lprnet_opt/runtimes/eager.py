@@ -1,0 +1,30 @@
+"""PyTorch eager mode on a state_dict checkpoint (dense or packed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_model
+
+
+def torch_runner(module: torch.nn.Module, threads: int):
+    """Run a torch module on numpy images in eval mode, channels-last."""
+    torch.set_num_threads(threads)
+    module.eval()
+    # channels_last is the fast layout for this model's pooling and convs on CPU: NCHW
+    # max_pool2d measured about 10x slower (docs/performance.md).
+    module = module.to(memory_format=torch.channels_last)
+
+    def run(images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
+            return module(x).numpy()
+
+    return run
+
+
+def load(path: str | Path, threads: int):
+    return torch_runner(load_model(path), threads)

@@ -1,0 +1,21 @@
+"""ONNX Runtime on the CPU execution provider, one session, `threads` intra-op threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def load(path: str | Path, threads: int):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return session.run(None, {"images": np.ascontiguousarray(images)})[0]
+
+    return run
