@@ -15,6 +15,7 @@ include: "rules/quantize.smk"
 include: "rules/tvm.smk"
 include: "rules/onnx.smk"
 include: "rules/evaluate.smk"
+include: "rules/timing.smk"
 include: "rules/report.smk"
 
 

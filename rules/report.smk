@@ -1,6 +1,7 @@
 rule summarize:
     input:
         evals=expand("results/eval/{variant}.json", variant=VARIANTS),
+        timing="results/timing.json",
         code=package_code("summarize.py"),
     output:
         csv="results/summary.csv",

@@ -19,8 +19,7 @@ record = measure_variant(
     baseline_weights=snakemake.input.baseline,
     images=evaluation.images,
     labels=evaluation.labels,
-    threads=snakemake.params.threads,
-    settings=snakemake.params.measure,
+    threads=snakemake.threads,
     build=read_json(build_info[0]) if build_info else {},
 )
 write_record(record, snakemake.output[0])

@@ -1,4 +1,4 @@
-"""Aggregate every eval JSON into the CSV, Markdown table, charts and HTML report (rule summarize)."""
+"""Join the eval records and the timing into the CSV, Markdown table, charts and HTML report (rule summarize)."""
 
 import sys
 
@@ -7,5 +7,5 @@ from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 out = snakemake.output
-frame = write_report(snakemake.input.evals, out.csv, out.markdown, out.html, out.charts)
+write_report(snakemake.input.evals, snakemake.input.timing, out.csv, out.markdown, out.html, out.charts)
 print(open(out.markdown, encoding="utf-8").read(), file=sys.stderr)

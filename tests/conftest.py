@@ -58,21 +58,30 @@ def images() -> np.ndarray:
     return rng.uniform(-1, 1, (6, 3, 24, 94)).astype(np.float32)
 
 
-# Tiny timing settings: records are real, numbers are not the point.
-QUICK_MEASURE = {"warmup": 1, "runs": 4, "throughput_batch": 2, "throughput_runs": 1}
+def quick_timing(**overrides):
+    """Tiny timing settings: the records are real, the numbers are not the point."""
+    from lprnet_opt.timing import TimingSettings
+
+    settings = dict(threads=1, warmup=1, runs=4, rounds=2, round_tolerance=10.0, foreign_load_limit=2.0,
+                    max_retimed_rounds=0, throughput_batch=2, throughput_runs=1)
+    return TimingSettings(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")
 def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     """A results folder with eval records made by the real builders and `measure_variant`:
-    the baseline, a 50% pruned variant (no distillation) and its ONNX Runtime export."""
+    the baseline, a 50% pruned variant (no distillation) and its ONNX Runtime export, and
+    their timing.json from the real timing stage."""
     from lprnet_opt.checkpoint import load_model
     from lprnet_opt.data import load_folder
     from lprnet_opt.distill import DistillSettings
+    from lprnet_opt.kinds import KINDS
     from lprnet_opt.measure import measure_variant
     from lprnet_opt.onnx_export import export_onnx
     from lprnet_opt.prune import build_pruned
+    from lprnet_opt.atomic import write_json
     from lprnet_opt.record import write_record
+    from lprnet_opt.timing import timing_record
 
     results = tmp_path_factory.mktemp("results")
     plates = load_folder(plate_folder)
@@ -87,6 +96,10 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     }
     for variant, (kind, artifact, reference, weights, info) in specs.items():
         record = measure_variant(variant, kind, artifact, reference, weights, random_weights, plates.images,
-                                 plates.labels, threads=1, settings=QUICK_MEASURE, build=info)
+                                 plates.labels, threads=1, build=info)
         write_record(record, results / "eval" / f"{variant}.json")
+    np.save(results / "sample.npy", plates.images[:1])
+    artifacts = {v: (KINDS[kind].runtime, str(artifact)) for v, (kind, artifact, *_) in specs.items()}
+    write_json(timing_record(artifacts, results / "sample.npy", quick_timing(), "baseline", "pruned_onnx"),
+               results / "timing.json")
     return results

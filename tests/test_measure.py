@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import QUICK_MEASURE
 from lprnet_opt.data import load_folder
 from lprnet_opt.measure import measure_variant
 from lprnet_opt.record import read_record
@@ -35,7 +34,7 @@ def test_torch_compile_runs_inductor_and_is_checked_against_eager(random_weights
     """Its artifact is the source checkpoint itself; the harness still runs the eager pass."""
     plates = load_folder(plate_folder)
     record = measure_variant("compiled", "torch_compile", random_weights, random_weights, random_weights,
-                             random_weights, plates.images[:6], plates.labels[:6], threads=1, settings=QUICK_MEASURE)
+                             random_weights, plates.images[:6], plates.labels[:6], threads=1)
     assert record.runtime == "inductor" and record.reference == str(random_weights)
     assert record.max_abs_logit_diff_vs_source is not None and record.max_abs_logit_diff_vs_source < 1e-3
 
@@ -44,4 +43,4 @@ def test_a_reference_kind_mismatch_is_refused(random_weights, plate_folder):
     plates = load_folder(plate_folder)
     with pytest.raises(ValueError, match="kind 'pruned' takes a reference"):
         measure_variant("p", "pruned", random_weights, None, random_weights, random_weights,
-                        plates.images[:2], plates.labels[:2], threads=1, settings=QUICK_MEASURE)
+                        plates.images[:2], plates.labels[:2], threads=1)

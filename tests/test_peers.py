@@ -25,18 +25,13 @@ def test_openvino_runs_the_onnx_export_in_fp32(random_weights, images, tmp_path)
     np.testing.assert_allclose(run(images[:1]), expected[:1], rtol=1e-3, atol=1e-3)
 
 
-def test_runtime_probe_loads_only_its_own_runtime(random_weights, tmp_path):
-    """The peak-RSS probe of an ONNX or OpenVINO variant must not count torch's memory."""
-    import subprocess
-    import sys
+def test_timing_process_holds_only_its_own_runtime(random_weights, tmp_path):
+    """The peak RSS of an ONNX Runtime or OpenVINO variant must not count torch's memory."""
+    from lprnet_opt.timing import time_alone
 
     export_onnx(load_model(random_weights), tmp_path / "m.onnx")
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 24, 94), np.float32))
     for runtime in ("onnx_runtime", "openvino_runtime"):
-        script = ("import runpy, sys; sys.argv = ['probe', sys.argv[1], sys.argv[2], sys.argv[3], '1']; "
-                  "runpy.run_module('lprnet_opt.runtimes', run_name='__main__'); print('torch' in sys.modules)")
-        done = subprocess.run([sys.executable, "-c", script, runtime, str(tmp_path / "m.onnx"), str(tmp_path / "x.npy")],
-                              capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-        peak_mb, torch_loaded = done.stdout.split()[-2:]
-        assert float(peak_mb) > 10 and torch_loaded == "False", runtime
+        result = time_alone(runtime, tmp_path / "m.onnx", tmp_path / "x.npy", 1, 1, 3, 2, 1)
+        assert not result["torch_imported"] and result["peak_rss_mb"] > 10, runtime
+    assert time_alone("eager", random_weights, tmp_path / "x.npy", 1, 1, 3)["torch_imported"]

@@ -27,7 +27,9 @@ TINY = {
         "evaluation": {"count": 24, "seed": 202},
         "distill": {"count": 16, "seed": 301},
     },
-    "measure": {"warmup": 2, "runs": 10, "throughput_batch": 4, "throughput_runs": 2},
+    "timing": {"warmup": 2, "runs": 10, "rounds": 2, "throughput_batch": 4, "throughput_runs": 2,
+               # tests share the machine: a disturbed round is not what they check
+               "round_tolerance": 10.0, "foreign_load_limit": 2.0, "max_retimed_rounds": 0},
     "quantization": {"max_fp32_layers": 1, "scan_images": 8},
     "distillation": {"epochs": 1, "batch_size": 16},
     "tvm": {"trials": 2, "min_trials_per_task": 0, "shards": 2},
@@ -93,6 +95,13 @@ def test_every_variant_has_a_complete_eval_record(workflow):
     assert records["pruned"].sparsity == records["pruned_mlc"].sparsity > 0.45
 
 
+def test_every_variant_is_timed_side_by_side(workflow):
+    timing = json.loads((workflow / "results/timing.json").read_text())
+    assert set(timing["variants"]) == set(TINY["variants"]) and timing["rounds"] == 2
+    assert timing["variants"]["baseline"]["ratio_to_eager"] == 1.0
+    assert timing["variants"]["onnxruntime"]["ratio_to_onnxruntime"] == 1.0
+
+
 def test_report_and_summary_exist(workflow):
     html = (workflow / "results/report.html").read_text()
     assert "vegaEmbed" in html and "https://cdn" not in html
@@ -117,13 +126,14 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     assert jobs.pop("prune") == 1 and jobs.pop("tvm_compile") == 1  # pruned_mlc only
     assert jobs.pop("quantize") == 1  # pruned_quantized only
     assert jobs.pop("measure") == 3  # pruned, pruned_quantized, pruned_mlc
+    assert jobs.pop("timing") == 1  # every variant again: ratios come from one run
     assert set(jobs) <= {"summarize", "report"}, jobs  # no tuning, no other variant
 
 
 def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 4}}))
     assert jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1 and jobs.pop("tvm_compile") == 2
-    assert jobs.pop("measure") == 2
+    assert jobs.pop("measure") == 2 and jobs.pop("timing") == 1
     assert set(jobs) <= {"summarize", "report"}, jobs
 
 
@@ -154,9 +164,9 @@ def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
 
 def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/tvm/compile.py")
-    assert jobs == {"tvm_compile": 2, "measure": 2, "summarize": 1, "report": 1}, jobs
+    assert jobs == {"tvm_compile": 2, "measure": 2, "timing": 1, "summarize": 1, "report": 1}, jobs
 
 
 def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
-    assert jobs == {"measure": 1, "summarize": 1, "report": 1}, jobs
+    assert jobs == {"measure": 1, "timing": 1, "summarize": 1, "report": 1}, jobs

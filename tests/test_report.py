@@ -18,7 +18,8 @@ def report(measured, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     paths = sorted((measured / "eval").glob("*.json"))
-    frame = write_report(paths, out / "summary.csv", out / "summary.md", out / "report.html", out / "charts")
+    frame = write_report(paths, measured / "timing.json", out / "summary.csv", out / "summary.md", out / "report.html",
+                         out / "charts")
     return out, frame
 
 

@@ -165,7 +165,7 @@ def test_parse_gives_the_same_jobs_on_different_cpus(tmp_path):
 SCRIPT_OF = {"synthetic_plates": "synthetic_plates.py", "split": "split.py", "prune": "prune.py",
              "quantize": "quantize.py", "tvm_tasks": "tvm_tasks.py", "tvm_tune_shard": "tvm_tune_shard.py",
              "tvm_merge": "tvm_merge.py", "tvm_compile": "tvm_compile.py", "onnx_export": "onnx_export.py",
-             "measure": "measure.py", "summarize": "summarize.py"}
+             "measure": "measure.py", "timing": "timing.py", "summarize": "summarize.py"}
 RUNTIME_OF = {"baseline": "eager", "quantized": "torchscript", "pruned": "eager", "mlc": "tvm_vm",
               "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime", "torch_compile": "inductor"}
 
@@ -178,9 +178,9 @@ def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):
             continue
         code = {Path(p).resolve() for p in inputs if "src/lprnet_opt" in p}
         expected = set(import_closure(REPO / "scripts" / SCRIPT_OF[rule], PACKAGE))
-        if rule == "measure":
-            variant = Path(outputs[0]).stem
-            runtime = PACKAGE / "runtimes" / f"{RUNTIME_OF[variant]}.py"
+        runtimes = {"measure": [RUNTIME_OF.get(Path(outputs[0]).stem)], "timing": set(RUNTIME_OF.values())}
+        for name in runtimes.get(rule, []):
+            runtime = PACKAGE / "runtimes" / f"{name}.py"
             expected |= {runtime.resolve(), *import_closure(runtime, PACKAGE)}
         assert code == expected, (rule, outputs)
     code_of = {(rule, tuple(out)): {Path(p).name for p in inputs if "src/lprnet_opt" in p} for rule, inputs, out in listed}

@@ -8,9 +8,7 @@ With --isolated, each variant instead runs alone in its own process, round after
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .record import EvalRecord, read_record
 from .report import markdown_table
 from .runtimes import Runner, load_runner
-from .timing import spread, time_interleaved
+from .timing import TimingSettings, paired_ratio, spread, time_interleaved, time_side_by_side
 
 
 def random_images(count: int) -> np.ndarray:
@@ -49,41 +47,32 @@ def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: i
     return rows
 
 
-def bench_raw(results: Path, variant: str, threads: int, warmup: int, runs: int) -> np.ndarray:
-    _, runner = load_built(results, variant, threads)
-    return time_interleaved({variant: runner}, random_images(1), warmup, runs)[variant]
-
-
-def time_alone(results: Path, variant: str, threads: int, warmup: int, runs: int) -> np.ndarray:
-    """Per-call milliseconds of one variant, timed in a new Python process of its own."""
-    command = [sys.executable, "-m", "lprnet_opt.bench", variant, "--raw", "--results", str(results),
-               "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"timing {variant} alone failed:\n{done.stderr.strip()[-2000:]}")
-    return np.array(json.loads(done.stdout.splitlines()[-1]))
-
-
 def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, runs: int,
-                   rounds: int) -> list[dict]:
-    """Each variant alone in its own process, `rounds` times, in alternating order.
+                   rounds: int) -> tuple[list[dict], dict]:
+    """Each variant alone in its own process, `rounds` times in alternating order: the timing
+    stage's protocol (`timing.time_side_by_side`), with the first variant as the reference.
 
     In one process, TVM's worker threads still spin after its last call and slowed ONNX
-    Runtime's next calls (its p90 reached 6.1 ms, docs/performance.md); alone, no
-    runtime's threads meet another's. The ratio to the first variant pairs medians by round.
+    Runtime's next calls (its p90 reached 6.1 ms, docs/performance.md); alone, no runtime's
+    threads meet another's. Returns the rows and the run (with its contention verdict).
     """
-    medians = {v: [] for v in variants}
-    for r in range(rounds):
-        for v in variants if r % 2 == 0 else variants[::-1]:
-            medians[v].append(float(np.median(time_alone(results, v, threads, warmup, runs))))
-    reference = np.array(medians[variants[0]])
+    records = {v: read_record(results / "eval" / f"{v}.json") for v in variants}
+    settings = TimingSettings(threads=threads, warmup=warmup, runs=runs, rounds=rounds, round_tolerance=0.15,
+                              foreign_load_limit=0.5, max_retimed_rounds=rounds, throughput_batch=0, throughput_runs=0)
+    with tempfile.TemporaryDirectory() as scratch:
+        sample = Path(scratch) / "sample.npy"
+        np.save(sample, random_images(1))
+        run = time_side_by_side({v: (r.runtime, r.artifact) for v, r in records.items()}, sample, settings,
+                                reference=variants[0])
+    medians = run["round_medians_ms"]
     rows = []
     for v in variants:
         latency = np.array(medians[v])
+        ratio = paired_ratio(medians[v], medians[variants[0]])
         rows.append({"variant": v, "latency_ms": round(float(np.median(latency)), 4),
                      "round_min": round(float(latency.min()), 4), "round_max": round(float(latency.max()), 4),
-                     f"speedup_vs_{variants[0]}": round(float(np.median(reference / latency)), 4)})
-    return rows
+                     f"ratio_to_{variants[0]}": ratio["median"], "ratio_min": ratio["min"], "ratio_max": ratio["max"]})
+    return rows, run
 
 
 def subnormal_effect(checkpoint: Path, threads: int, warmup: int, runs: int) -> list[dict]:
@@ -133,23 +122,20 @@ def main() -> None:
     parser.add_argument("--library", type=Path, help="with --kernels: also time this whole .so")
     parser.add_argument("--isolated", type=int, metavar="ROUNDS",
                         help="time each variant alone in its own process, ROUNDS times in alternating order")
-    parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)  # one variant's times, as JSON
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
-    if args.raw and len(args.variants) == 1:  # the child process of --isolated
-        times = bench_raw(args.results, args.variants[0], args.threads, args.warmup, args.runs)
-        print(json.dumps([round(float(t), 5) for t in times]))
-        return
     if args.subnormals:
         rows = pd.DataFrame(subnormal_effect(args.subnormals, args.threads, args.warmup, args.runs))
     elif args.kernels:
         rows = pd.DataFrame(kernel_profile(args.kernels, args.library, args.threads, args.warmup, args.runs))
     elif args.variants and args.isolated:
-        rows = pd.DataFrame(bench_isolated(args.results, args.variants, args.threads, args.warmup, args.runs,
-                                           args.isolated))
+        found, run = bench_isolated(args.results, args.variants, args.threads, args.warmup, args.runs, args.isolated)
+        rows = pd.DataFrame(found)
+        if run["contended"]:
+            print("CONTENDED, not a valid comparison: " + "; ".join(run["contention_reasons"]))
     elif args.variants:
         rows = pd.DataFrame(bench(args.results, args.variants, args.threads, args.warmup, args.runs))
     else:

@@ -151,3 +151,9 @@ def with_sources(variants: Mapping[str, Mapping]) -> dict[str, dict]:
         name: ({"source": "baseline", **spec} if KINDS[spec["kind"]].sources else dict(spec))
         for name, spec in variants.items()
     }
+
+
+def onnxruntime_peer(variants: Mapping[str, Mapping]) -> str | None:
+    """The ONNX Runtime fp32 variant of the baseline weights, the timing stage's second yardstick."""
+    return next((name for name, spec in variants.items()
+                 if spec["kind"] == "onnx" and spec.get("source") == "baseline"), None)

@@ -1,17 +1,12 @@
-"""The one measurement harness: accuracy, agreement with the fp32 references, size, latency,
-throughput and peak RSS of one variant, run through its own runtime.
-
-Latency is timed at batch 1 on preloaded tensors (no data loading), interleaved in short blocks
-with the baseline in the same process, so `speedup_vs_baseline` is a same-run ratio.
+"""Accuracy of one variant, run through its own runtime: plates, agreement with the fp32
+references, size. Nothing here is timed: latency comes from the timing stage (`timing`), which
+times every variant side by side, so accuracy jobs need not reserve the machine.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +21,6 @@ from .model import conv_sparsity
 from .record import EvalRecord
 from .runtimes import Runner, load_runner, run_batched
 from .runtimes.eager import load as load_eager
-from .timing import spread, throughput, time_interleaved
 
 log = logging.getLogger(__name__)
 # The fp32 references run in eager PyTorch, where the model is batch-invariant
@@ -41,21 +35,6 @@ def size_on_disk(path: str | Path) -> tuple[int, int]:
     raw = sum(p.stat().st_size for p in files)
     packed = sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in files)
     return raw, packed
-
-
-def peak_rss_mb(runtime: str, path: str | Path, images: np.ndarray, threads: int) -> float:
-    """Peak resident memory of a fresh process that loads the artifact with its runtime alone
-    and runs one batch (`python -m lprnet_opt.runtimes`)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        batch = Path(tmp) / "batch.npy"
-        np.save(batch, images)
-        out = subprocess.run(
-            [sys.executable, "-m", "lprnet_opt.runtimes", runtime, str(path), str(batch), str(threads)],
-            capture_output=True, text=True, check=False,
-        )
-    if out.returncode != 0:
-        raise RuntimeError(f"peak RSS probe of {path} failed: {out.stderr.strip().splitlines()[-1:]}")
-    return round(float(out.stdout.strip().splitlines()[-1]), 1)
 
 
 def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: int = 1) -> tuple[np.ndarray, list[str]]:
@@ -76,7 +55,6 @@ def measure_variant(
     images: np.ndarray,
     labels: list[str],
     threads: int,
-    settings: dict,
     build: dict | None = None,
 ) -> EvalRecord:
     """Measure one variant through its own runtime, against its fp32 reference and the baseline.
@@ -88,18 +66,14 @@ def measure_variant(
     spec = KINDS[kind]
     if (spec.reference == "self") != (reference_weights is None):
         raise ValueError(f"{variant}: kind '{kind}' takes {'no' if spec.reference == 'self' else 'a'} reference")
-    runner = load_runner(spec.runtime, artifact, threads)
-    baseline = load_eager(baseline_weights, threads)
-    logits, plates = predict_plates(runner, images, variant)
+    logits, plates = predict_plates(load_runner(spec.runtime, artifact, threads), images, variant)
     if reference_weights is None:
         reference_logits, reference_plates, baseline_plates = None, plates, plates
     else:
         reference_logits, reference_plates = predict_plates(load_eager(reference_weights, threads), images,
                                                             f"reference {reference_weights}", REFERENCE_BATCH)
-        baseline_plates = predict_plates(baseline, images, "baseline", REFERENCE_BATCH)[1]
-    times = time_interleaved({"variant": runner, "baseline": baseline}, images[:1], settings["warmup"], settings["runs"])
-    latency, base_latency = spread(times["variant"]), spread(times["baseline"])
-    speedup = spread(times["baseline"] / times["variant"])
+        baseline_plates = predict_plates(load_eager(baseline_weights, threads), images, "baseline",
+                                         REFERENCE_BATCH)[1]
     raw, packed = size_on_disk(artifact)
     return EvalRecord(
         variant=variant,
@@ -116,17 +90,6 @@ def measure_variant(
         sparsity=conv_sparsity(load_model(weights)),
         size_bytes=raw,
         size_gzip_bytes=packed,
-        latency_ms=latency["median"],
-        latency_ms_p10=latency["p10"],
-        latency_ms_p90=latency["p90"],
-        baseline_latency_ms=base_latency["median"],
-        speedup_vs_baseline=speedup["median"],
-        speedup_p10=speedup["p10"],
-        speedup_p90=speedup["p90"],
-        timing_runs=settings["runs"],
-        throughput_batch=settings["throughput_batch"],
-        throughput_ips=round(throughput(runner, images, settings["throughput_batch"], settings["throughput_runs"]), 1),
-        peak_rss_mb=peak_rss_mb(spec.runtime, artifact, images[: settings["throughput_batch"]], threads),
         threads=threads,
         env=environment(threads),
         build=build or {},

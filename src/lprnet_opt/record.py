@@ -1,4 +1,4 @@
-"""The eval record: what `measure` writes for one variant and what the report reads.
+"""The eval record: what `measure` writes for one variant's accuracy and what the report reads.
 
 One typed definition, so a field the report reads is a field `measure` writes (the report
 once read a top-level `sparsity` that `measure` wrote under `build`, and drew an empty chart).
@@ -37,18 +37,8 @@ class EvalRecord:
     sparsity: float
     size_bytes: int
     size_gzip_bytes: int
-    # Batch-1 latency, interleaved with eager fp32 baseline in the same process.
-    latency_ms: float
-    latency_ms_p10: float
-    latency_ms_p90: float
-    baseline_latency_ms: float
-    speedup_vs_baseline: float
-    speedup_p10: float
-    speedup_p90: float
-    timing_runs: int
-    throughput_batch: int
-    throughput_ips: float
-    peak_rss_mb: float
+    # Threads of the accuracy passes. Latency, throughput and peak RSS are not here: the timing
+    # stage measures every variant side by side (results/timing.json).
     threads: int
     env: dict = field(default_factory=dict)
     # The build rule's record (kinds.build_info_of), or {} for kinds without a build.

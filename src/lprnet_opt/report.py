@@ -1,19 +1,21 @@
-"""Aggregate eval JSONs into summary.csv/summary.md and a self-contained Altair report.
+"""Aggregate eval records and the timing stage into summary.csv/summary.md and a
+self-contained Altair report.
 
-Nothing here knows the variant list: every results/eval/*.json becomes a row.
+Nothing here knows the variant list: every results/eval/*.json becomes a row, joined with its
+entry in results/timing.json. A contended timing run shows no latency numbers at all.
 """
 
 from __future__ import annotations
 
-
 import json
+import math
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import vl_convert as vlc
 
-from .atomic import write_text
+from .atomic import read_json, write_text
 from .kinds import KINDS
 from .record import SCALAR_FIELDS, read_record
 
@@ -31,19 +33,45 @@ PUBLISHED = pd.DataFrame(
 )
 
 
-def load_results(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per eval record (record.EvalRecord), fastest first."""
-    records = [read_record(p) for p in paths]
-    frame = pd.DataFrame([{name: getattr(r, name) for name in SCALAR_FIELDS} for r in records], columns=SCALAR_FIELDS)
+# Per-variant fields of results/timing.json that become columns.
+TIMING_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
+                 "peak_rss_mb"]
+LATENCY_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
+                  "speedup_vs_eager", "speedup_min", "speedup_max"]
+
+
+def load_results(paths: list[str | Path], timing: dict) -> pd.DataFrame:
+    """One row per eval record (record.EvalRecord) with its timing, fastest first.
+
+    When the timing run was contended, every latency-derived cell is empty (NaN): a number
+    taken beside other work is not shown as if it were one.
+    """
+    rows = []
+    for record in (read_record(p) for p in paths):
+        row = {name: getattr(record, name) for name in SCALAR_FIELDS}
+        timed = timing["variants"].get(record.variant)
+        if timed is None:
+            raise ValueError(f"results/timing.json has no entry for variant {record.variant!r}; rerun rule timing")
+        row.update({name: timed.get(name) for name in TIMING_FIELDS})
+        low, high = timed["ratio_to_eager_range"]
+        row.update(speedup_vs_eager=1 / timed["ratio_to_eager"], speedup_min=1 / high, speedup_max=1 / low)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
     frame["size_mb"] = frame["size_bytes"] / 1e6
+    frame["timing_contended"] = timing["contended"]
+    if timing["contended"]:
+        frame[LATENCY_FIELDS] = math.nan
     frame["pareto"] = pareto_flags(frame)
-    return frame.sort_values("latency_ms").reset_index(drop=True)
+    return frame.sort_values(["latency_ms", "variant"]).reset_index(drop=True)
 
 
 def pareto_flags(frame: pd.DataFrame) -> list[bool]:
     """A variant is on the frontier when no other is both at least as fast and as accurate, and better in one."""
     flags = []
     for _, row in frame.iterrows():
+        if pd.isna(row["latency_ms"]):
+            flags.append(False)  # no valid latency: not ranked
+            continue
         dominated = (
             (frame["latency_ms"] <= row["latency_ms"])
             & (frame["accuracy"] >= row["accuracy"])
@@ -70,10 +98,11 @@ def accuracy_latency_chart(frame: pd.DataFrame) -> alt.Chart:
 
 def speedup_chart(frame: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(frame).encode(y=alt.Y("variant:N", sort="-x", title=None))
-    bars = base.mark_bar().encode(x=alt.X("speedup_vs_baseline:Q", title="speedup over baseline (same-run median ratio)"),
+    bars = base.mark_bar().encode(x=alt.X("speedup_vs_eager:Q", title="speedup over eager fp32 (median of round ratios)"),
                                   color="kind:N")
-    spread = base.mark_errorbar(color="black").encode(x="speedup_p10:Q", x2="speedup_p90:Q")
-    return (bars + spread).properties(title="Speedup over the fp32 baseline (bars: median, whiskers: p10-p90)", width=520)
+    spread = base.mark_errorbar(color="black").encode(x="speedup_min:Q", x2="speedup_max:Q")
+    return (bars + spread).properties(title="Speedup over eager fp32, timed side by side (whiskers: range over rounds)",
+                                      width=520)
 
 
 def size_chart(frame: pd.DataFrame) -> alt.Chart:
@@ -105,9 +134,10 @@ def published_chart() -> alt.Chart:
 
 
 def build_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
+    timed = not frame["timing_contended"].any()
     charts = {
-        "accuracy_latency": accuracy_latency_chart(frame),
-        "speedup": speedup_chart(frame),
+        "accuracy_latency": accuracy_latency_chart(frame) if timed else None,
+        "speedup": speedup_chart(frame) if timed else None,
         "size": size_chart(frame),
         "sparsity": sparsity_chart(frame),
         "published": published_chart(),
@@ -118,35 +148,60 @@ def build_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
 # The HTML table; summary.csv has every scalar field of the records.
 TABLE_COLUMNS = [
     "variant", "kind", "accuracy", "char_accuracy", "agreement", "agreement_with_source", "latency_ms",
-    "speedup_vs_baseline", "speedup_p10", "speedup_p90", "throughput_ips", "size_mb", "peak_rss_mb", "sparsity",
-    "n_images",
+    "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips", "size_mb", "peak_rss_mb",
+    "sparsity", "n_images",
 ]
-SUMMARY_COLUMNS = ["variant", "accuracy", "agreement", "latency_ms", "speedup_vs_baseline", "size_bytes", "throughput_ips"]
+SUMMARY_COLUMNS = ["variant", "accuracy", "agreement", "latency_ms", "ratio_to_eager", "ratio_to_onnxruntime",
+                   "size_bytes", "peak_rss_mb"]
+INVALID = "invalid (contended)"
+
+
+def cell(value, column: str, contended: bool) -> str:
+    """A table cell: latency-derived cells of a contended run say so instead of showing a number."""
+    if column in LATENCY_FIELDS and contended:
+        return INVALID
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def markdown_table(frame: pd.DataFrame, cols: list[str] = SUMMARY_COLUMNS) -> str:
+    contended = bool(frame["timing_contended"].any()) if "timing_contended" in frame else False
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame[cols].iterrows():
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cell(row[c], c, contended) for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
-def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart]) -> str:
+def timing_note(timing: dict) -> str:
+    """One paragraph on how latency was taken, or why it is not shown."""
+    if timing["contended"]:
+        return ("<p class=\"warning\"><b>Latency is not shown: the timing run was contended</b> "
+                f"({'; '.join(timing['contention_reasons'])}). Rerun <code>snakemake --cores 8 -R timing report</code> "
+                "on an idle machine.</p>")
+    return (f"<p>Latency: every variant alone in a fresh process, {timing['rounds']} rounds of {timing['runs']} "
+            f"batch-1 calls in alternating order ({timing['threads']} threads); the median of round medians. Ratios "
+            f"to eager fp32 and ONNX Runtime fp32 are paired by round. Load average before timing "
+            f"{timing['load_avg']['before'][0]}; {timing['retimed_rounds']} disturbed round(s) timed again.</p>")
+
+
+def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict) -> str:
     """One page with the Vega libraries inlined, so it renders with no network."""
     divs, calls = [], []
     for i, (name, chart) in enumerate(charts.items()):
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
         calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
-    table = frame[TABLE_COLUMNS].to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    contended = timing["contended"]
+    shown = frame[TABLE_COLUMNS].astype(object).apply(lambda col: [cell(v, col.name, contended) for v in col])
+    table = shown.to_html(index=False, border=0)
     published = PUBLISHED.to_html(index=False, na_rep="-", border=0)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>lprnet-opt report</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} .chart{{margin:1.5em 0}}</style>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} .chart{{margin:1.5em 0}} .warning{{color:#a00}}</style>
 <script>{vlc.javascript_bundle()}</script></head>
 <body><h1>lprnet-opt: variants measured side by side</h1>
-<p>Accuracy is exact-plate accuracy on the evaluation split at batch 1. Latency is the batch-1 median over timed runs,
-interleaved with the baseline in the same process; speedup is the same-run ratio.</p>
+<p>Accuracy is exact-plate accuracy on the evaluation split at batch 1.</p>
+{timing_note(timing)}
 {''.join(divs)}
 <h2>All numbers</h2>{table}
 <h2>Original study, as published (not measured here)</h2>{published}
@@ -155,8 +210,10 @@ interleaved with the baseline in the same process; speedup is the same-run ratio
 """
 
 
-def write_report(eval_paths: list[str | Path], csv: str | Path, markdown: str | Path, html_path: str | Path, chart_dir: str | Path) -> pd.DataFrame:
-    frame = load_results(eval_paths)
+def write_report(eval_paths: list[str | Path], timing_path: str | Path, csv: str | Path, markdown: str | Path,
+                 html_path: str | Path, chart_dir: str | Path) -> pd.DataFrame:
+    timing = read_json(timing_path)
+    frame = load_results(eval_paths, timing)
     charts = build_charts(frame)
     write_text(frame.drop(columns=["pareto"]).to_csv(index=False), csv)
     write_text(markdown_table(frame), markdown)
@@ -166,7 +223,7 @@ def write_report(eval_paths: list[str | Path], csv: str | Path, markdown: str | 
         spec = chart.to_dict()
         (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
         (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
-    write_text(render_html(frame, charts), html_path)
+    write_text(render_html(frame, charts, timing), html_path)
     return frame
 
 

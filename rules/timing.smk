@@ -1,0 +1,31 @@
+# Every variant timed side by side in one job, after all are built: ratios come from one run
+# on one machine (one exclusive node under SLURM), never from jobs minutes apart.
+
+
+rule timing:
+    input:
+        artifacts=[artifact_of(v) for v in VARIANTS],
+        split="results/data/split.json",
+        code=package_code("timing.py", *sorted({runtime_code(v) for v in VARIANTS})),
+    output:
+        "results/timing.json",
+    log:
+        "logs/timing/timing.log",
+    benchmark:
+        "benchmarks/timing/timing.tsv"
+    # No other job may run while variants are timed.
+    threads: exclusive_threads()
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        slurm_extra="'--exclusive'",
+    params:
+        artifacts={
+            v: [kinds.kind_of(v, VARIANTS).runtime, artifact_of(v)] for v in VARIANTS
+        },
+        eager="baseline",
+        onnxruntime=kinds.onnxruntime_peer(VARIANTS),
+        threads=config["threads"],
+        settings=config["timing"],
+    script:
+        "../scripts/timing.py"
