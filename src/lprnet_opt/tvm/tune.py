@@ -74,13 +74,20 @@ class CandidateBuilder:
     workers are started once per shard, a candidate that builds for longer than `timeout_s`
     is a failed trial (its worker is killed and restarted), and each worker is replaced after
     `uses` builds, which bounds the memory the workers are known to leak.
+
+    Every new worker first imports TVM's tensor intrinsics (`warm_up_tvm`, as an initializer,
+    which the pool runs outside the build timeout). A worker's first build otherwise did that
+    import inside the timeout: measured 42 s here on a busy machine, so the build timed out,
+    its replacement timed out the same way, and a whole shard tuned nothing (every trial
+    "build timed out after 30 s").
     """
 
     def __init__(self, workers: int, timeout_s: float = 30.0, uses: int = 200) -> None:
         from tvm.support.popen_pool import PopenPoolExecutor
 
         self.timeout_s = timeout_s
-        self.pool = PopenPoolExecutor(max_workers=workers, timeout=timeout_s, maximum_process_uses=uses)
+        self.pool = PopenPoolExecutor(max_workers=workers, timeout=timeout_s, maximum_process_uses=uses,
+                                      initializer=warm_up_tvm)
 
     def builder(self):
         from tvm.ir.utils import derived_object
