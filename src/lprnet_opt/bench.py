@@ -18,7 +18,7 @@ from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .record import EvalRecord, read_record
 from .report import markdown_table
 from .runtimes import Runner, load_runner
-from .timing import TimingSettings, paired_ratio, spread, time_interleaved, time_side_by_side
+from .timing import TimingSettings, paired_ratio, round_latency, spread, time_interleaved, time_side_by_side
 
 
 def random_images(count: int) -> np.ndarray:
@@ -67,11 +67,10 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
     medians = run["round_medians_ms"]
     rows = []
     for v in variants:
-        latency = np.array(medians[v])
-        ratio = paired_ratio(medians[v], medians[variants[0]])
-        rows.append({"variant": v, "latency_ms": round(float(np.median(latency)), 4),
-                     "round_min": round(float(latency.min()), 4), "round_max": round(float(latency.max()), 4),
-                     f"ratio_to_{variants[0]}": ratio["median"], "ratio_min": ratio["min"], "ratio_max": ratio["max"]})
+        latency, ratio = round_latency(medians[v]), paired_ratio(medians[v], medians[variants[0]])
+        rows.append({"variant": v, "latency_ms": latency["latency_ms"], "round_min": latency["latency_round_min_ms"],
+                     "round_max": latency["latency_round_max_ms"], f"ratio_to_{variants[0]}": ratio["median"],
+                     "ratio_min": ratio["min"], "ratio_max": ratio["max"]})
     return rows, run
 
 

@@ -218,6 +218,15 @@ def disturbed_rounds(medians: dict[str, list[float]], foreign: list[float],
     return found
 
 
+def round_latency(medians: list[float]) -> dict[str, float]:
+    """A variant's latency from its round medians: their median, range and relative spread."""
+    latency = np.array(medians)
+    middle = float(np.median(latency))
+    return {"latency_ms": round(middle, 4), "latency_round_min_ms": round(float(latency.min()), 4),
+            "latency_round_max_ms": round(float(latency.max()), 4),
+            "latency_round_spread": round(float(latency.max() - latency.min()) / middle, 4)}
+
+
 def paired_ratio(variant: list[float], reference: list[float]) -> dict[str, float]:
     """Median, min and max over rounds of variant / reference latency, paired by round."""
     ratios = np.array(variant) / np.array(reference)
@@ -237,15 +246,10 @@ def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings:
     medians = run["round_medians_ms"]
     variants = {}
     for v, (runtime, artifact) in artifacts.items():
-        latency = np.array(medians[v])
         to_eager = paired_ratio(medians[v], medians[eager])
         to_peer = paired_ratio(medians[v], medians[peer]) if peer else None
         variants[v] = {
-            "runtime": runtime, "artifact": str(artifact),
-            "latency_ms": round(float(np.median(latency)), 4),
-            "latency_round_min_ms": round(float(latency.min()), 4),
-            "latency_round_max_ms": round(float(latency.max()), 4),
-            "latency_round_spread": round(float((latency.max() - latency.min()) / np.median(latency)), 4),
+            "runtime": runtime, "artifact": str(artifact), **round_latency(medians[v]),
             "ratio_to_eager": to_eager["median"], "ratio_to_eager_range": [to_eager["min"], to_eager["max"]],
             "ratio_to_onnxruntime": to_peer["median"] if to_peer else None,
             "ratio_to_onnxruntime_range": [to_peer["min"], to_peer["max"]] if to_peer else None,
