@@ -20,5 +20,6 @@ rule measure:
         runtime=60,
     params:
         kind=lambda w: VARIANTS[w.variant]["kind"],
+        source=lambda w: VARIANTS[w.variant].get("source"),
     script:
         "../scripts/measure.py"

@@ -1,7 +1,10 @@
 rule summarize:
     input:
+        **tuning_inputs(),
         evals=expand("results/eval/{variant}.json", variant=VARIANTS),
         timing="results/timing.json",
+        baseline=config["baseline_weights"],
+        split="results/data/split.json",
         code=package_code("summarize.py"),
     output:
         csv="results/summary.csv",
@@ -10,5 +13,11 @@ rule summarize:
         charts=directory("results/charts"),
     log:
         "logs/summarize/summarize.log",
+    params:
+        images=images_description(),
+        config_hash=config_hash(),
+        tuning_label=TUNE_LABEL,
+        trials=config["tvm"]["trials"],
+        tvm_variants=tvm_variants(),
     script:
         "../scripts/summarize.py"

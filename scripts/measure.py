@@ -21,5 +21,6 @@ record = measure_variant(
     labels=evaluation.labels,
     threads=snakemake.threads,
     build=read_json(build_info[0]) if build_info else {},
+    source=snakemake.params.source,
 )
 write_record(record, snakemake.output[0])

@@ -2,10 +2,15 @@
 
 import sys
 
-from lprnet_opt.report import write_report
+from lprnet_opt.report.outputs import write_report
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-out = snakemake.output
-write_report(snakemake.input.evals, snakemake.input.timing, out.csv, out.markdown, out.html, out.charts)
+inputs, params, out = snakemake.input, snakemake.params, snakemake.output
+tuning = []
+if "database" in inputs.keys():
+    tuning.append({"label": params.tuning_label, "database": inputs.database, "tasks": inputs.tasks,
+                   "budget": params.trials, "variants": params.tvm_variants})
+write_report(inputs.evals, inputs.timing, out.csv, out.markdown, out.html, out.charts, baseline_weights=inputs.baseline,
+             split=inputs.split, images=params.images, config_hash=params.config_hash, tuning=tuning)
 print(open(out.markdown, encoding="utf-8").read(), file=sys.stderr)

@@ -60,7 +60,7 @@ def images() -> np.ndarray:
 
 def quick_timing(**overrides):
     """Tiny timing settings: the records are real, the numbers are not the point."""
-    from lprnet_opt.timing import TimingSettings
+    from lprnet_opt.side_by_side import TimingSettings
 
     settings = dict(threads=1, warmup=1, runs=4, rounds=2, round_tolerance=10.0, foreign_load_limit=2.0,
                     max_retimed_rounds=0, throughput_batch=2, throughput_runs=1)
@@ -81,7 +81,7 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     from lprnet_opt.prune import build_pruned
     from lprnet_opt.atomic import write_json
     from lprnet_opt.record import write_record
-    from lprnet_opt.timing import timing_record
+    from lprnet_opt.side_by_side import timing_record
 
     results = tmp_path_factory.mktemp("results")
     plates = load_folder(plate_folder)
@@ -94,12 +94,50 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
         "pruned": ("pruned", pruned, random_weights, pruned, build),
         "pruned_onnx": ("onnx", results / "pruned.onnx", pruned, pruned, {}),
     }
+    sources = {"pruned_onnx": "pruned"}
     for variant, (kind, artifact, reference, weights, info) in specs.items():
         record = measure_variant(variant, kind, artifact, reference, weights, random_weights, plates.images,
-                                 plates.labels, threads=1, build=info)
+                                 plates.labels, threads=1, build=info, source=sources.get(variant))
         write_record(record, results / "eval" / f"{variant}.json")
     np.save(results / "sample.npy", plates.images[:1])
     artifacts = {v: (KINDS[kind].runtime, str(artifact)) for v, (kind, artifact, *_) in specs.items()}
     write_json(timing_record(artifacts, results / "sample.npy", quick_timing(), "baseline", "pruned_onnx"),
                results / "timing.json")
     return results
+
+
+def render_offline(html: Path, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The page's DOM after headless Chromium ran its scripts with no network at all, and each
+    chart's drawn SVG by name. Every chart must have drawn marks and the console no errors."""
+    import re
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium not installed (CI installs Debian's chromium)")
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         # No network at all: every host is unresolvable and every proxy connection refused.
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--window-size=1280,4000",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )
+    dom = result.stdout
+    charts = dict(re.findall(r'<div class="chart[^"]*" id="chart-\d+" data-name="(\w+)"[^>]*>(.*?)</div>', dom, re.S))
+    for name, inner in charts.items():
+        assert "<svg" in inner and drawn_marks(inner), f"chart {name} drew no marks"
+    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "rror" in line]
+    assert not console, console
+    return dom, charts
+
+
+def drawn_marks(svg: str) -> dict[str, int]:
+    """Vega's drawn marks by type ("rule", "symbol", "line", ...), from their ARIA descriptions."""
+    import collections
+    import re
+
+    found = [d.removesuffix(" mark") for d in re.findall(r'aria-roledescription="([^"]+)"', svg)
+             if not d.endswith("container") and d not in ("axis", "legend", "title")]
+    return dict(collections.Counter(found))

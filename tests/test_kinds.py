@@ -52,3 +52,12 @@ def test_every_kind_names_a_runtime_module_with_a_loader_and_a_rule_that_exists(
         assert callable(module.load), kind.name
         assert kind.rule is None or f"rule {kind.rule}:" in rules, kind.name
         assert set(kind.sources) <= {k.name for k in KINDS.values() if k.makes_weights}, kind.name
+
+
+def test_every_kind_has_a_three_line_snippet_that_loads_its_artifact():
+    from lprnet_opt.kinds import snippet_of
+
+    for name in KINDS:
+        lines = snippet_of(name, "results/x/artifact.bin").splitlines()
+        assert len(lines) == 3 and '"results/x/artifact.bin"' in lines[1], name
+        assert "logits =" in lines[2], name

@@ -35,3 +35,19 @@ def test_timing_process_holds_only_its_own_runtime(random_weights, tmp_path):
         result = time_alone(runtime, tmp_path / "m.onnx", tmp_path / "x.npy", 1, 1, 3, 2, 1)
         assert not result["torch_imported"] and result["peak_rss_mb"] > 10, runtime
     assert time_alone("eager", random_weights, tmp_path / "x.npy", 1, 1, 3)["torch_imported"]
+
+
+def test_torch_compile_snippet_of_the_report_runs(random_weights, tmp_path):
+    """The report's three lines for a torch_compile variant, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    from lprnet_opt.geometry import BATCH1_SHAPE
+    from lprnet_opt.kinds import snippet_of
+    from lprnet_opt.runtimes import load_runner
+
+    code = snippet_of("torch_compile", str(random_weights)) + "\nimport numpy as np; np.save('out.npy', logits.numpy())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = load_runner("eager", random_weights, 1)(np.zeros(BATCH1_SHAPE, np.float32))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-4)

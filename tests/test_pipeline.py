@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
+from conftest import REPO, drawn_marks, render_offline
 from lprnet_opt.record import read_record
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,8 @@ TINY = {
                "round_tolerance": 10.0, "foreign_load_limit": 2.0, "max_retimed_rounds": 0},
     "quantization": {"max_fp32_layers": 1, "scan_images": 8},
     "distillation": {"epochs": 1, "batch_size": 16},
-    "tvm": {"trials": 2, "min_trials_per_task": 0, "shards": 2},
+    # One trial per task: the least that gives every task a record, so the report's tuning curve exists.
+    "tvm": {"trials": 33, "min_trials_per_task": 1, "shards": 2, "population": 16},
     "variants": {
         "baseline": {"kind": "baseline"},
         "quantized": {"kind": "quantized"},
@@ -41,6 +42,7 @@ TINY = {
         "mlc": {"kind": "tvm"},
         "pruned_mlc": {"kind": "tvm", "source": "pruned"},
         "onnxruntime": {"kind": "onnx"},
+        "openvino": {"kind": "openvino"},
     },
 }
 
@@ -110,6 +112,39 @@ def test_report_and_summary_exist(workflow):
     assert (workflow / "results/charts/accuracy_latency.png").stat().st_size > 1000
 
 
+def test_report_draws_intervals_tuning_curve_scan_and_recommendation_offline(workflow, tmp_path):
+    dom, charts = render_offline(workflow / "results/report.html", tmp_path)
+    assert {"accuracy", "accuracy_latency", "speedup", "sparsity", "tuning", "sensitivity"} <= set(charts), set(charts)
+    # A 95% interval bar per variant, drawn as a rule, plus the baseline's dashed line.
+    assert drawn_marks(charts["accuracy"]).get("rule", 0) >= len(TINY["variants"]) + 1
+    assert drawn_marks(charts["tuning"]).get("line", 0) >= 1 and drawn_marks(charts["tuning"]).get("rule", 0) >= 2
+    assert drawn_marks(charts["sensitivity"]).get("bar", 0) >= 2  # scanned layers of each INT8 variant
+    table = dom.split('id="recommendation"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 4 and "results/" in table  # a header and one row per constraint
+
+
+def test_every_recommendation_snippet_runs_and_matches_the_runtime(workflow):
+    """The three lines the report shows for each kind run on their own, in a fresh interpreter,
+    and give the logits this project's runtime gives for the same input."""
+    import numpy as np
+
+    from lprnet_opt.geometry import BATCH1_SHAPE
+    from lprnet_opt.kinds import KINDS, artifact_of, snippet_of, with_sources
+    from lprnet_opt.runtimes import load_runner
+
+    variants = with_sources(TINY["variants"])
+    seen = {}
+    for variant, spec in variants.items():
+        seen.setdefault(spec["kind"], artifact_of(variant, variants, TINY["baseline_weights"]))
+    assert set(seen) == set(KINDS) - {"torch_compile"}  # torch_compile: tests/test_peers.py
+    for kind, artifact in seen.items():
+        code = snippet_of(kind, artifact) + "\nimport numpy as np; np.save('snippet.npy', np.asarray(logits))"
+        done = subprocess.run([sys.executable, "-c", code], cwd=workflow, capture_output=True, text=True)
+        assert done.returncode == 0, f"{kind}: {done.stderr[-2000:]}"
+        expected = load_runner(KINDS[kind].runtime, workflow / artifact, 1)(np.zeros(BATCH1_SHAPE, np.float32))
+        np.testing.assert_allclose(np.load(workflow / "snippet.npy"), expected, atol=1e-3, err_msg=kind)
+
+
 def test_split_is_disjoint(workflow):
     split = json.loads((workflow / "results/data/split.json").read_text())
     assert split["calibration"] and split["evaluation"]
@@ -131,7 +166,7 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
 
 
 def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
-    jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 4}}))
+    jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 40}}))
     assert jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1 and jobs.pop("tvm_compile") == 2
     assert jobs.pop("measure") == 2 and jobs.pop("timing") == 1
     assert set(jobs) <= {"summarize", "report"}, jobs

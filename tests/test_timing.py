@@ -9,8 +9,9 @@ import sys
 from conftest import quick_timing
 from lprnet_opt.kinds import KINDS
 from lprnet_opt.record import read_record
-from lprnet_opt.report import INVALID, write_report
-from lprnet_opt.timing import timing_record
+from lprnet_opt.report.outputs import write_report
+from lprnet_opt.report.page import INVALID
+from lprnet_opt.side_by_side import timing_record
 
 
 def test_timing_record_has_every_variant_with_paired_ratios(measured):
@@ -55,7 +56,7 @@ def test_timing_beside_other_work_is_flagged_and_the_report_shows_no_latency(mea
 
 
 def test_a_round_is_disturbed_when_other_work_ran_or_every_variant_slowed():
-    from lprnet_opt.timing import disturbed_rounds
+    from lprnet_opt.contention import disturbed_rounds
 
     settings = quick_timing(round_tolerance=0.15, foreign_load_limit=0.5)
     steady = {"eager": [4.0, 4.0, 4.0, 4.0, 4.0], "onnx": [1.4, 1.4, 1.4, 1.4, 1.4]}

@@ -85,6 +85,8 @@ def test_task_list_is_nhwc_and_finds_the_tasks_with_one_schedule(task_record):
     assert not any(name.startswith(("fused_conv2d", "max_pool2d")) for name in one)
     # only the input and the output are transposed at run time; weight layouts fold into constants
     assert len([n for n in task_record["tasks"] if n.startswith(("transpose", "layout_transform"))]) == 2
+    # The tuning curve's inputs: 36 kernel calls per inference over 33 tasks, each filed under its own hash.
+    assert sum(task_record["calls"].values()) == 36 and len(set(task_record["workloads"].values())) == 33
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +122,23 @@ def test_raised_budget_continues_from_the_database_and_keeps_every_record(small_
     assert again["tasks"][0]["records_before"] == 2 and raised["tasks"][0]["records_after"] == 4
     assert after[: len(before)] == before and len(after) == 4  # only grows
     assert records(out / "c") == after  # the job's output is a snapshot of the cache
+
+
+@pytest.mark.slow
+def test_tuning_curve_reads_each_task_in_trial_order(small_plan, task_record, tmp_path):
+    from lprnet_opt.tvm.curve import task_run_times, tuning_curve
+
+    tune_shard(with_trials(small_plan, 3), 0, tmp_path / "cache", tmp_path / "out", seed=0, population=16)
+    times = task_run_times(tmp_path / "out", task_record["workloads"])
+    name = small_plan["tasks"][0]["name"]
+    assert len(times[name]) == 3 and all(len(t) == 0 for n, t in times.items() if n != name)
+    assert tuning_curve(times, task_record["calls"]) == []  # untuned tasks: no whole-model estimate
+    mine = {name: times[name]}
+    curve = tuning_curve(mine, task_record["calls"], points=3)
+    assert [p["trials"] for p in curve] == [1, 2, 3]
+    estimates = [p["estimated_ms"] for p in curve]
+    assert estimates == sorted(estimates, reverse=True)  # the best so far only improves
+    assert estimates[-1] == pytest.approx(task_record["calls"][name] * min(times[name]) * 1e3)
 
 
 @pytest.mark.slow

@@ -16,9 +16,10 @@ import pandas as pd
 
 from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .record import EvalRecord, read_record
-from .report import markdown_table
+from .report.page import markdown_table
 from .runtimes import Runner, load_runner
-from .timing import TimingSettings, paired_ratio, round_latency, spread, time_interleaved, time_side_by_side
+from .side_by_side import TimingSettings, paired_ratio, round_latency, time_side_by_side
+from .timing import spread, time_interleaved
 
 
 def random_images(count: int) -> np.ndarray:

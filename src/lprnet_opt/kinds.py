@@ -41,6 +41,18 @@ class Kind:
     reference: str = "source"
     # Shown on the report's accuracy-against-sparsity chart.
     sweep: bool = False
+    # Three lines that load the artifact ({artifact}) with its runtime and run one plate
+    # (preprocessed, float32, (1, 3, 24, 94)) into `logits`: the report shows them and
+    # tests/test_pipeline.py runs each. Only state_dict kinds need this project (LPRNet's class).
+    snippet: str = ""
+
+
+_EAGER = """import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class
+model = load_model("{artifact}").eval()
+with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""
+_ONNX = """import numpy as np, onnxruntime as ort
+session = ort.InferenceSession("{artifact}", providers=["CPUExecutionProvider"])
+logits = session.run(None, {{"images": np.zeros((1, 3, 24, 94), np.float32)}})[0]"""
 
 
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
@@ -50,24 +62,37 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
         Kind("baseline", "the fp32 checkpoint in eager PyTorch", runtime="eager",
-             artifact="{baseline_weights}", makes_weights=True, reference="self", sweep=True),
+             artifact="{baseline_weights}", makes_weights=True, reference="self", sweep=True,
+             snippet=_EAGER),
         Kind("pruned", "global L1 unstructured pruning recovered by distillation, bitmask-packed",
              runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
              build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
-             makes_weights=True, sweep=True),
+             makes_weights=True, sweep=True, snippet=_EAGER),
         Kind("quantized", "static INT8 (x86), TorchScript", runtime="torchscript",
              artifact="results/quantize/{variant}.pt", rule="quantize",
-             build_info="results/quantize/{variant}.json", sources=FP32_SOURCES),
+             build_info="results/quantize/{variant}.json", sources=FP32_SOURCES,
+             snippet="""import torch
+model = torch.jit.load("{artifact}")
+with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
         Kind("tvm", "TVM Relax build tuned with MetaSchedule", runtime="tvm_vm",
              artifact="results/tvm/{variant}/model.so", rule="tvm_compile",
-             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES),
+             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES,
+             snippet="""import numpy as np, tvm; from tvm import relax
+vm = relax.VirtualMachine(tvm.runtime.load_module("{artifact}"), tvm.cpu())
+logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0].numpy()"""),
         # One ONNX export per source, shared by the ONNX Runtime and OpenVINO rows.
         Kind("onnx", "ONNX Runtime fp32 peer", runtime="onnx_runtime",
-             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES),
+             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES, snippet=_ONNX),
         Kind("openvino", "OpenVINO fp32 peer, on the ONNX export", runtime="openvino_runtime",
-             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES),
+             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES,
+             snippet="""import numpy as np, openvino as ov
+model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT": "f32"}})
+logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""),
         Kind("torch_compile", "torch.compile (inductor) peer of the source weights",
-             runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES),
+             runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
+             snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class
+model = torch.compile(load_model("{artifact}").eval())
+with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
     )
 }
 
@@ -143,6 +168,11 @@ def check_variants(variants: Mapping[str, Mapping]) -> None:
             chain.append(variants[chain[-1]].get("source", "baseline"))
             if chain[-1] in chain[:-1]:
                 raise KindError(f"config key variants.{name}.source: sources form a cycle {' -> '.join(chain)}")
+
+
+def snippet_of(kind: str, artifact: str) -> str:
+    """The kind's load-and-run lines for one artifact path."""
+    return KINDS[kind].snippet.format(artifact=artifact)
 
 
 def with_sources(variants: Mapping[str, Mapping]) -> dict[str, dict]:

@@ -19,6 +19,7 @@ from .kinds import KINDS
 from .metrics import agreement, char_accuracy, plate_accuracy
 from .model import conv_sparsity
 from .record import EvalRecord
+from .stats import discordant_pairs, mcnemar_exact, wilson_interval
 from .runtimes import Runner, load_runner, run_batched
 from .runtimes.eager import load as load_eager
 
@@ -56,6 +57,7 @@ def measure_variant(
     labels: list[str],
     threads: int,
     build: dict | None = None,
+    source: str | None = None,
 ) -> EvalRecord:
     """Measure one variant through its own runtime, against its fp32 reference and the baseline.
 
@@ -75,14 +77,24 @@ def measure_variant(
         baseline_plates = predict_plates(load_eager(baseline_weights, threads), images, "baseline",
                                          REFERENCE_BATCH)[1]
     raw, packed = size_on_disk(artifact)
+    correct = [p == t for p, t in zip(plates, labels, strict=True)]
+    gained, lost = discordant_pairs(correct, [p == t for p, t in zip(baseline_plates, labels, strict=True)])
+    low, high = wilson_interval(sum(correct), len(labels))
     return EvalRecord(
         variant=variant,
         kind=kind,
+        source=source,
         runtime=spec.runtime,
         artifact=str(artifact),
         n_images=len(labels),
         accuracy=plate_accuracy(plates, labels),
+        n_correct=sum(correct),
+        accuracy_ci_low=low,
+        accuracy_ci_high=high,
         char_accuracy=char_accuracy(plates, labels),
+        plates_gained=gained,
+        plates_lost=lost,
+        mcnemar_p=mcnemar_exact(gained, lost),
         agreement=agreement(plates, baseline_plates),
         reference=None if reference_weights is None else str(reference_weights),
         agreement_with_source=None if reference_logits is None else agreement(plates, reference_plates),
@@ -93,4 +105,5 @@ def measure_variant(
         threads=threads,
         env=environment(threads),
         build=build or {},
+        correct="".join("1" if c else "0" for c in correct),
     )

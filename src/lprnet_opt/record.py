@@ -20,12 +20,23 @@ class RecordError(ValueError):
 class EvalRecord:
     variant: str
     kind: str
+    # The variant it was built from (config `source`), None for the baseline and pruned kinds.
+    source: str | None
     runtime: str
     artifact: str
     n_images: int
-    # Exact-plate and character accuracy on the evaluation split, batch 1.
+    # Exact-plate and character accuracy on the evaluation split, batch 1, with the 95% Wilson
+    # interval of the exact-plate accuracy (stats.wilson_interval).
     accuracy: float
+    n_correct: int
+    accuracy_ci_low: float
+    accuracy_ci_high: float
     char_accuracy: float
+    # Against the baseline on the same plates: plates read right only by this variant (gained)
+    # or only by the baseline (lost), and the exact McNemar p-value of that difference.
+    plates_gained: int
+    plates_lost: int
+    mcnemar_p: float
     # Share of plates equal to the fp32 baseline's.
     agreement: float
     # The fp32 weights the variant was built from, run in eager PyTorch (kinds.reference_of);
@@ -43,6 +54,8 @@ class EvalRecord:
     env: dict = field(default_factory=dict)
     # The build rule's record (kinds.build_info_of), or {} for kinds without a build.
     build: dict = field(default_factory=dict)
+    # Per evaluation plate, in split order: "1" read exactly, "0" not. Paired tests need it.
+    correct: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,4 +80,4 @@ def read_record(path: str | Path) -> EvalRecord:
 
 
 # Scalar fields, in order: the report's table and summary.csv.
-SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "build")]
+SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "build", "correct")]

@@ -1,9 +1,9 @@
-"""The one timing protocol of the project: batch-1 calls on a preloaded image.
+"""The one timing code of the project: batch-1 calls on a preloaded image.
 
-`time_side_by_side` is the workflow's protocol (rule timing, and `bench --isolated`): every
-variant alone in a fresh process of its own, round after round in alternating order, with
-the rounds that ran beside other work found and timed again. `time_interleaved` times several
-runners in one process (`bench` without --isolated, and each timing child).
+In one process, `time_interleaved` takes runners in turns (`bench` without --isolated). The
+workflow's protocol (`side_by_side`) runs each variant in a `TimedProcess` of its own, which
+imports only its runtime and times blocks of calls when asked (`serve`, run as
+`python -m lprnet_opt.timing`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,205 +69,117 @@ def spread(values: np.ndarray) -> dict[str, float]:
 
 # ---- Each variant alone in its own process, round after round (the workflow's protocol) ----
 
-def time_in_this_process(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int, runs: int,
-                         throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
-    """Load one artifact with its runtime and time it: what a timing child process does."""
+# A timing process answers on stdout with lines that start with this, so that whatever a
+# runtime prints there itself is skipped.
+REPLY = "@timing "
+
+
+def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int) -> None:
+    """What a timing process does: load one artifact with its runtime, warm up, then answer
+    "block N" (one untimed call, then N timed ones; replies their milliseconds) and "finish
+    BATCH RUNS" (throughput if BATCH > 0, peak RSS; then exits) on stdin."""
     runner = load_runner(runtime, artifact, threads)
-    times = time_interleaved({"v": runner}, sample, warmup, runs)["v"]
-    ips = throughput(runner, sample, throughput_batch, throughput_runs) if throughput_batch else None
-    # Peak RSS of a process that holds only this runtime (and torch only if the runtime is torch).
-    return {"times_ms": [round(float(t), 5) for t in times], "throughput_ips": ips,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "torch_imported": "torch" in sys.modules}
+    for _ in range(warmup):
+        runner(sample)
+    print(REPLY + json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command, *numbers = line.split()
+        if command == "block":
+            runner(sample)  # caches and thread pools are cold after the other processes' blocks
+            times = []
+            for _ in range(int(numbers[0])):
+                start = time.perf_counter()
+                runner(sample)
+                times.append(round((time.perf_counter() - start) * 1e3, 5))
+            print(REPLY + json.dumps(times), flush=True)
+        elif command == "finish":
+            batch, runs = int(numbers[0]), int(numbers[1])
+            ips = throughput(runner, sample, batch, runs) if batch else None
+            # Peak RSS of a process that holds only this runtime (torch only for torch runtimes).
+            print(REPLY + json.dumps({"throughput_ips": ips,
+                                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                      "torch_imported": "torch" in sys.modules}), flush=True)
+            return
+
+
+class TimedProcess:
+    """One variant's runtime loaded and warmed up in a fresh Python process of its own, which
+    imports only that runtime and times blocks of calls when asked."""
+
+    def __init__(self, runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int) -> None:
+        self.label = f"{artifact} ({runtime})"
+        command = [sys.executable, "-m", "lprnet_opt.timing", runtime, str(artifact), str(sample), str(threads),
+                   str(warmup)]
+        # Inductor compiles in this process, not in a pool of workers that could outlive it and
+        # whose CPU time would then look like other work (ForeignLoad).
+        env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+        self.errors = tempfile.TemporaryFile(mode="w+")  # a pipe could fill up and stall the process
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
+                                        text=True, env=env)
+        self._reply()
+
+    def _reply(self):
+        for line in self.process.stdout:
+            if line.startswith(REPLY):
+                return json.loads(line[len(REPLY):])
+        self.process.wait()
+        self.errors.seek(0)
+        errors = self.errors.read().strip()
+        last = errors.splitlines()[-1] if errors else f"exit status {self.process.returncode}"
+        raise RuntimeError(f"timing {self.label} alone failed: {last}\n{errors[-2000:]}")
+
+    def _ask(self, line: str):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def block(self, calls: int) -> list[float]:
+        return self._ask(f"block {calls}")
+
+    def finish(self, throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
+        result = self._ask(f"finish {throughput_batch} {throughput_runs}")
+        self.process.wait()  # reaped: its CPU time now counts as this process's children's
+        self.errors.close()
+        return result
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.errors.close()
+
+
+def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 10,
+                   settle_s: float = 0.02) -> dict[str, list[float]]:
+    """Per-call milliseconds of every process, which take turns in blocks of `block` calls.
+
+    Machine speed on this shared host drifts within seconds (eager's medians of consecutive
+    200-call blocks in one process: 8.8 then 5.6 ms), so variants timed one after another
+    each catch a different speed. Turns of a few milliseconds put every variant under the
+    same drift; the order reverses every turn, and a settle pause lets the last process's
+    spinning thread pool go quiet.
+    """
+    names = list(processes)
+    times = {name: [] for name in names}
+    for turn in range(max(1, -(-runs // block))):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            time.sleep(settle_s)
+            times[name] += processes[name].block(block)
+    return {name: t[:runs] for name, t in times.items()}
 
 
 def time_alone(runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int, runs: int,
                throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
-    """`time_in_this_process` in a fresh Python process that imports only that runtime."""
-    command = [sys.executable, "-m", "lprnet_opt.timing", runtime, str(artifact), str(sample), str(threads),
-               str(warmup), str(runs), str(throughput_batch), str(throughput_runs)]
-    # Inductor compiles in this process, not in a pool of workers that could outlive it and
-    # whose CPU time would then look like other work (ForeignLoad).
-    env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"timing {artifact} ({runtime}) alone failed:\n{done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-class ForeignLoad:
-    """CPU time that processes other than this one and its children used, per wall second.
-
-    From /proc/stat (busy and steal time of the whole machine, steal being another guest on
-    the host) minus this process's and its waited-for children's CPU time. More than half a
-    core of it during a round means the round was timed beside other work. Elsewhere than
-    Linux it reads 0.
-    """
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float]:
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-            busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")  # user..system, irq..steal
-        except (OSError, ValueError, IndexError):
-            busy = 0.0
-        own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-                  for f in ("ru_utime", "ru_stime"))
-        return time.monotonic(), busy, own
-
-    def cores(self) -> float:
-        """Foreign cores since the last call (or since creation)."""
-        now = self._sample()
-        (t0, busy0, own0), self.start = self.start, now
-        wall = max(now[0] - t0, 1e-6)
-        return max(0.0, (now[1] - busy0) - (now[2] - own0)) / wall
-
-
-@dataclass(frozen=True)
-class TimingSettings:
-    threads: int
-    warmup: int
-    runs: int
-    rounds: int
-    round_tolerance: float  # the reference's round medians may differ this much from their median
-    max_retimed_rounds: int
-    foreign_load_limit: float  # cores of other work a round may see
-    throughput_batch: int
-    throughput_runs: int
-
-
-def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings,
-                      reference: str) -> dict:
-    """Time every variant alone in its own process, `rounds` times in alternating order.
-
-    `artifacts` maps a variant to (runtime, artifact). A round is disturbed when other work
-    used more than `foreign_load_limit` cores during it, or when the variants ran in it, by
-    their median, more than `round_tolerance` slower or faster than in the other rounds
-    (`disturbed_rounds`). Disturbed rounds are timed again, the worst first, at most
-    `max_retimed_rounds` times in all; what is still disturbed then makes the run
-    `contended`, with the reasons.
-    """
-    names = list(artifacts)
-    medians: dict[str, list[float]] = {v: [] for v in names}
-    extra: dict[str, dict] = {}
-    foreign: list[float] = []
-    load_before = os.getloadavg()
-
-    def one_round(r: int) -> tuple[dict[str, float], float]:
-        monitor, row = ForeignLoad(), {}
-        for v in names if r % 2 == 0 else names[::-1]:
-            first = v not in extra
-            result = time_alone(*artifacts[v], sample, settings.threads, settings.warmup, settings.runs,
-                                settings.throughput_batch if first else 0, settings.throughput_runs if first else 0)
-            row[v] = float(np.median(result["times_ms"]))
-            if first:
-                extra[v] = {"peak_rss_mb": round(result["peak_rss_mb"], 1), "throughput_ips": result["throughput_ips"],
-                            "torch_imported": result["torch_imported"]}
-        return row, monitor.cores()
-
-    for r in range(settings.rounds):
-        row, cores = one_round(r)
-        for v in names:
-            medians[v].append(row[v])
-        foreign.append(round(cores, 3))
-        log.info("timing round %d/%d: %s=%.3f ms, foreign load %.2f cores", r + 1, settings.rounds, reference,
-                 row[reference], cores)
-    retimed = 0
-    while True:
-        disturbed = disturbed_rounds(medians, foreign, settings)
-        if not disturbed or retimed >= settings.max_retimed_rounds:
-            break
-        r = max(disturbed, key=lambda i: disturbed[i][0])
-        log.info("timing round %d again: %s", r + 1, disturbed[r][1])
-        row, cores = one_round(r)
-        for v in names:
-            medians[v][r] = row[v]
-        foreign[r] = round(cores, 3)
-        retimed += 1
-    reasons = [f"round {r + 1}: {why}" for r, (_, why) in disturbed_rounds(medians, foreign, settings).items()]
-    return {"round_medians_ms": medians, "per_variant": extra, "round_foreign_cores": foreign,
-            "retimed_rounds": retimed, "contended": bool(reasons), "contention_reasons": reasons,
-            "load_avg": {"before": [round(x, 2) for x in load_before],
-                         "after": [round(x, 2) for x in os.getloadavg()]}}
-
-
-def disturbed_rounds(medians: dict[str, list[float]], foreign: list[float],
-                     settings: TimingSettings) -> dict[int, tuple[float, str]]:
-    """Rounds timed beside other work, or in which the variants ran off their usual speed.
-
-    A round's drift is the median, over variants, of each variant's median in that round
-    against its median over the other rounds: other work slows every variant in a round. One
-    runtime alone is no yardstick: on an idle machine (0.00 foreign cores) eager PyTorch's
-    medians ranged 3.65-5.73 ms across fresh processes (docs/performance.md). Returns, per
-    disturbed round, a severity (to retime the worst first) and the reason.
-    """
-    found = {}
-    rounds = len(foreign)
-    for r, cores in enumerate(foreign):
-        drift = float(np.median([
-            m[r] / float(np.median([x for i, x in enumerate(m) if i != r])) for m in medians.values()
-        ])) - 1 if rounds > 1 else 0.0
-        if cores > settings.foreign_load_limit:
-            found[r] = (cores, f"{cores:.2f} cores used by other processes (limit {settings.foreign_load_limit})")
-        elif abs(drift) > settings.round_tolerance:
-            found[r] = (abs(drift), f"variants ran {drift:+.0%} off their speed in the other rounds "
-                                    f"(median over variants; tolerance {settings.round_tolerance:.0%})")
-    return found
-
-
-def round_latency(medians: list[float]) -> dict[str, float]:
-    """A variant's latency from its round medians: their median, range and relative spread."""
-    latency = np.array(medians)
-    middle = float(np.median(latency))
-    return {"latency_ms": round(middle, 4), "latency_round_min_ms": round(float(latency.min()), 4),
-            "latency_round_max_ms": round(float(latency.max()), 4),
-            "latency_round_spread": round(float(latency.max() - latency.min()) / middle, 4)}
-
-
-def paired_ratio(variant: list[float], reference: list[float]) -> dict[str, float]:
-    """Median, min and max over rounds of variant / reference latency, paired by round."""
-    ratios = np.array(variant) / np.array(reference)
-    return {"median": round(float(np.median(ratios)), 4), "min": round(float(ratios.min()), 4),
-            "max": round(float(ratios.max()), 4)}
-
-
-def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings, eager: str,
-                  peer: str | None) -> dict:
-    """results/timing.json: every variant timed side by side, with latency ratios to eager
-    PyTorch fp32 (`eager`) and to ONNX Runtime fp32 (`peer`, if the config has one)."""
-    from dataclasses import asdict
-
-    from .environment import environment
-
-    run = time_side_by_side(artifacts, sample, settings, reference=eager)
-    medians = run["round_medians_ms"]
-    variants = {}
-    for v, (runtime, artifact) in artifacts.items():
-        to_eager = paired_ratio(medians[v], medians[eager])
-        to_peer = paired_ratio(medians[v], medians[peer]) if peer else None
-        variants[v] = {
-            "runtime": runtime, "artifact": str(artifact), **round_latency(medians[v]),
-            "ratio_to_eager": to_eager["median"], "ratio_to_eager_range": [to_eager["min"], to_eager["max"]],
-            "ratio_to_onnxruntime": to_peer["median"] if to_peer else None,
-            "ratio_to_onnxruntime_range": [to_peer["min"], to_peer["max"]] if to_peer else None,
-            "round_medians_ms": [round(m, 4) for m in medians[v]],
-            **run["per_variant"][v],
-        }
-    return {
-        "variants": variants, "eager": eager, "onnxruntime": peer,
-        "rounds": settings.rounds, "runs": settings.runs, "warmup": settings.warmup, "threads": settings.threads,
-        "settings": asdict(settings),
-        **{k: run[k] for k in ("load_avg", "round_foreign_cores", "retimed_rounds", "contended", "contention_reasons")},
-        "env": environment(settings.threads),
-    }
+    """One artifact timed in a fresh process of its own, with nothing else taking turns."""
+    process = TimedProcess(runtime, artifact, sample, threads, warmup)
+    try:
+        times = time_processes({"v": process}, runs)["v"]
+        return {"times_ms": times, **process.finish(throughput_batch, throughput_runs)}
+    finally:
+        process.kill()
 
 
 if __name__ == "__main__":
-    # A timing child: python -m lprnet_opt.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP RUNS TB TR
-    runtime_, artifact_, sample_, *numbers = sys.argv[1:]
-    threads_, warmup_, runs_, batch_, batches_ = (int(n) for n in numbers)
-    print(json.dumps(time_in_this_process(runtime_, artifact_, np.load(sample_), threads_, warmup_, runs_,
-                                          batch_, batches_)))
+    # A timing process: python -m lprnet_opt.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP
+    runtime_, artifact_, sample_, threads_, warmup_ = sys.argv[1:]
+    serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_))

@@ -57,9 +57,14 @@ def write_tasks(target_spec: dict | None, threads: int, path: str | Path) -> dic
     """
     target = resolve_target(target_spec, threads)
     tasks = extract_tasks(target)
+    from tvm.s_tir.meta_schedule.database import Workload
     record = {"target": target, "from_host": target_spec is None,
               "tasks": {t.task_name: task_flops(t) for t in tasks},
-              "one_schedule": sorted(t.task_name for t in tasks if has_one_schedule(t))}
+              "one_schedule": sorted(t.task_name for t in tasks if has_one_schedule(t)),
+              # For the tuning curve (tvm.database.tuning_curve): calls per inference, and the
+              # structural hash under which the JSON database files each task's records.
+              "calls": {t.task_name: int(t.weight) for t in tasks},
+              "workloads": {t.task_name: Workload(t.dispatched[0]).as_json()[0] for t in tasks}}
     write_json(record, path)
     return record
 

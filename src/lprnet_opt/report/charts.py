@@ -1,0 +1,156 @@
+"""The report's Altair charts. Each takes the results frame (report.results) and a width:
+"container" in the HTML page (charts fill their column), a number for the PNG/SVG copies.
+
+Accuracy axes start from a floor under the lowest 95% interval, not at the lowest point, and
+every accuracy point carries its interval: five plates in a thousand must not look like a ranking.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from ..kinds import KINDS
+
+HEIGHT = 300
+
+
+def accuracy_scale(frame: pd.DataFrame) -> alt.Scale:
+    low = max(0.0, float(frame["accuracy_ci_low"].min()) - 0.01)
+    high = min(1.0, float(frame["accuracy_ci_high"].max()) + 0.005)
+    return alt.Scale(domain=[low, high], zero=False)
+
+
+def accuracy_chart(frame: pd.DataFrame, width) -> alt.Chart:
+    """Every variant's accuracy with its Wilson 95% interval; the line is the baseline."""
+    scale = accuracy_scale(frame)
+    base = alt.Chart(frame).encode(y=alt.Y("variant:N", sort="-x", title=None))
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("accuracy_ci_low:Q", scale=scale, axis=alt.Axis(format=".1%"),
+                title="exact-plate accuracy, 95% interval (Wilson)"),
+        x2="accuracy_ci_high:Q", color=alt.Color("kind:N"))
+    points = base.mark_point(filled=True, size=70, color="black").encode(
+        x=alt.X("accuracy:Q", scale=scale),
+        tooltip=["variant", alt.Tooltip("accuracy:Q", format=".2%"), "n_correct", "n_images", "vs_baseline"])
+    baseline = alt.Chart(frame[frame["kind"] == "baseline"]).mark_rule(strokeDash=[4, 3], color="gray").encode(
+        x=alt.X("accuracy:Q", scale=scale))
+    return (bars + points + baseline).properties(
+        title="Accuracy with 95% intervals (dashed: baseline)", width=width, height=max(120, 28 * len(frame)))
+
+
+def accuracy_latency_chart(frame: pd.DataFrame, width) -> alt.Chart:
+    scale = accuracy_scale(frame)
+    base = alt.Chart(frame).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)",
+                                           scale=alt.Scale(zero=False)))
+    intervals = base.mark_rule(opacity=0.6).encode(
+        y=alt.Y("accuracy_ci_low:Q", scale=scale, axis=alt.Axis(format=".1%"), title="exact-plate accuracy"),
+        y2="accuracy_ci_high:Q", color="kind:N")
+    points = base.mark_point(filled=True, size=90).encode(
+        y=alt.Y("accuracy:Q", scale=scale), color=alt.Color("kind:N"),
+        tooltip=["variant", alt.Tooltip("accuracy:Q", format=".2%"), "latency_ms", "size_mb"])
+    labels = base.mark_text(align="left", dx=7, dy=-6).encode(y=alt.Y("accuracy:Q", scale=scale), text="variant:N")
+    frontier = alt.Chart(frame[frame["pareto"]]).mark_line(strokeDash=[4, 3], color="gray").encode(
+        x="latency_ms:Q", y=alt.Y("accuracy:Q", scale=scale), order="latency_ms:Q")
+    return (intervals + frontier + points + labels).properties(
+        title="Accuracy against latency (bars: 95% intervals; dashed: Pareto frontier)", width=width, height=HEIGHT)
+
+
+def speedup_chart(frame: pd.DataFrame, width) -> alt.Chart:
+    base = alt.Chart(frame).encode(y=alt.Y("variant:N", sort="-x", title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("speedup_vs_eager:Q", title="speedup over eager fp32 (median of per-round ratios)"), color="kind:N",
+        tooltip=["variant", alt.Tooltip("speedup_vs_eager:Q", format=".2f"),
+                 alt.Tooltip("speedup_ci_low:Q", format=".2f"), alt.Tooltip("speedup_ci_high:Q", format=".2f")])
+    whiskers = base.mark_errorbar(color="black", ticks=True).encode(
+        x=alt.X("speedup_ci_low:Q", title=""), x2="speedup_ci_high:Q")
+    return (bars + whiskers).properties(title="Speedup over eager fp32 (whiskers: bootstrap 95% interval)",
+                                        width=width, height=max(120, 28 * len(frame)))
+
+
+def size_chart(frame: pd.DataFrame, width) -> alt.Chart:
+    long = frame.melt(id_vars=["variant"], value_vars=["size_bytes", "size_gzip_bytes"], var_name="measure",
+                      value_name="bytes")
+    long["MB"] = long["bytes"] / 1e6
+    long["measure"] = long["measure"].map({"size_bytes": "file", "size_gzip_bytes": "gzip"})
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("variant:N", title=None), x=alt.X("MB:Q", title="size on disk (MB)"),
+        color=alt.Color("measure:N", title=None), yOffset="measure:N", tooltip=["variant", "measure", "MB"],
+    ).properties(title="Size on disk (file and gzip)", width=width)
+
+
+def sparsity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
+    """The pruning sweep: accuracy against the share of conv weights removed."""
+    sweep = frame[frame["kind"].isin([name for name, kind in KINDS.items() if kind.sweep])]
+    if (sweep["sparsity"] > 0).sum() < 1:
+        return None
+    scale = accuracy_scale(frame)
+    base = alt.Chart(sweep).encode(x=alt.X("sparsity:Q", title="conv weights pruned (share)",
+                                           axis=alt.Axis(format="%")))
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("accuracy:Q", scale=scale, axis=alt.Axis(format=".1%"), title="exact-plate accuracy"),
+        tooltip=["variant", "sparsity", alt.Tooltip("accuracy:Q", format=".2%"), "vs_baseline"])
+    intervals = base.mark_rule().encode(y=alt.Y("accuracy_ci_low:Q", scale=scale), y2="accuracy_ci_high:Q")
+    return (intervals + line).properties(title="Pruning sweep: accuracy against pruning ratio (bars: 95% intervals)",
+                                         width=width, height=HEIGHT)
+
+
+def tuning_chart(curves: list[dict], width) -> alt.Chart | None:
+    """Estimated whole-model latency against trials, one curve per database; the vertical line is
+    the configured budget, the horizontal ones the measured latency of each compiled library."""
+    points = pd.DataFrame([{**p, "database": c["label"]} for c in curves for p in c["points"]])
+    if points.empty:
+        return None
+    x = alt.X("trials:Q", title="trials (each task given the same share of its own)")
+    y = alt.Y("estimated_ms:Q", title="latency (ms)", scale=alt.Scale(zero=False))
+    line = alt.Chart(points).mark_line(point=True).encode(
+        x=x, y=y, color=alt.Color("database:N", title="database"), tooltip=["database", "trials", "estimated_ms"])
+    budget = alt.Chart(pd.DataFrame([{"trials": c["budget"], "what": "configured budget"} for c in curves])).mark_rule(
+        strokeDash=[4, 3], color="gray").encode(x="trials:Q", tooltip=["what", "trials"])
+    measured = pd.DataFrame([{"estimated_ms": ms, "variant": v} for c in curves for v, ms in c["measured"].items()])
+    layers = [line, budget]
+    if not measured.empty:
+        layers += [
+            alt.Chart(measured).mark_rule(color="firebrick").encode(y="estimated_ms:Q", tooltip=["variant",
+                                                                                             "estimated_ms"]),
+            alt.Chart(measured).mark_text(align="right", dy=-5, color="firebrick", x="width").encode(
+                y="estimated_ms:Q", text=alt.Text("variant:N")),
+        ]
+    return alt.layer(*layers).properties(
+        title="TVM tuning curve: sum of each task's best kernel time x its calls (red: measured library latency)",
+        width=width, height=HEIGHT)
+
+
+def sensitivity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
+    """The INT8 scan: logit error with each conv kept in fp32 (all INT8 as the first bar)."""
+    rows = []
+    for _, row in frame.iterrows():
+        build = row["build"] or {}
+        chosen = set(build.get("fp32_layers") or ())
+        for order, entry in enumerate(build.get("sensitivity") or ()):
+            layer = "(all INT8)" if entry["layer"] == "none" else entry["layer"]
+            rows.append({"variant": row["variant"], "layer": layer, "order": order, "logit_mse": entry["logit_mse"],
+                         "kept fp32": "chosen" if entry["layer"] in chosen else "not chosen"})
+    if not rows:
+        return None
+    data = pd.DataFrame(rows)
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("layer:N", sort=alt.SortField("order"), title="conv kept in fp32"),
+        y=alt.Y("logit_mse:Q", title="logit MSE against fp32 (calibration split)"),
+        xOffset="variant:N", color=alt.Color("variant:N"),
+        opacity=alt.Opacity("kept fp32:N", scale=alt.Scale(domain=["chosen", "not chosen"], range=[1.0, 0.35])),
+        tooltip=["variant", "layer", "logit_mse", "kept fp32"],
+    ).properties(title="INT8 sensitivity scan (solid: the layers chosen to stay fp32)", width=width, height=HEIGHT)
+
+
+def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, alt.Chart]:
+    timed = not frame["timing_contended"].any()
+    charts = {
+        "accuracy": accuracy_chart(frame, width),
+        "accuracy_latency": accuracy_latency_chart(frame, width) if timed else None,
+        "speedup": speedup_chart(frame, width) if timed else None,
+        "size": size_chart(frame, width),
+        "sparsity": sparsity_chart(frame, width),
+        "tuning": tuning_chart(curves, width),
+        "sensitivity": sensitivity_chart(frame, width),
+    }
+    return {name: chart for name, chart in charts.items() if chart is not None}

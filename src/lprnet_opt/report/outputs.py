@@ -1,0 +1,91 @@
+"""Every output of rule summarize: summary.csv, summary.md, the charts and the HTML page."""
+
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from pathlib import Path
+
+import vl_convert as vlc
+
+from ..atomic import read_json, write_text
+from ..tvm.curve import curve_of
+from .charts import build_charts
+from .page import markdown_summary, render_html
+from .results import load_results, published_comparison, recommendations
+
+# The static copies in results/charts/ (the page itself sizes charts to their column).
+EXPORT_WIDTH = 640
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def report_context(timing: dict, baseline_weights: str | Path | None = None, split: str | Path | None = None,
+                   images: str | None = None, config_hash: str | None = None) -> dict[str, str]:
+    """Where the numbers come from: checkpoint, images, machine, versions, date, config."""
+    env = timing["env"]
+    context = {}
+    if baseline_weights is not None:
+        context["checkpoint"] = f"{baseline_weights} (sha256 {sha256_of(baseline_weights)})"
+    if split is not None:
+        counts = read_json(split)["counts"]
+        context["images"] = (f"{images or '?'}: {counts['evaluation']} evaluated, {counts['calibration']} for "
+                             "calibration and recovery only")
+    context["CPU"] = (f"{env['cpu_model']}, {env['physical_cores']} physical / {env['logical_cores']} logical cores, "
+                      f"{timing['threads']} threads")
+    context["versions"] = (f"torch {env['torch']}, TVM {env['tvm']}, ONNX Runtime {env['onnxruntime']}, "
+                           f"OpenVINO {env['openvino']}, Python {env['python']}")
+    context["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if config_hash is not None:
+        context["config"] = f"sha256 {config_hash} of the merged config"
+    context["protocol"] = (
+        f"Accuracy: exact plates at batch 1 through each variant's own runtime, with Wilson 95% intervals and "
+        f"exact McNemar tests against the baseline on the same plates. Latency: each variant in a fresh process "
+        f"of its own, the processes taking turns in blocks of 10 batch-1 calls until each made {timing['runs']}, "
+        f"{timing['rounds']} rounds with new processes; the median of round medians, and ratios paired by round "
+        f"with bootstrap 95% intervals of their median.")
+    return context
+
+
+def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
+    """Per database: its curve, the configured budget and the measured latency of its libraries."""
+    curves = []
+    for entry in tuning:
+        measured = {v: timing["variants"][v]["latency_ms"] for v in entry.get("variants", ())
+                    if v in timing["variants"] and not timing["contended"]}
+        curves.append({"label": entry["label"], "budget": entry["budget"], "measured": measured,
+                       "points": curve_of(entry["database"], entry["tasks"])})
+    return curves
+
+
+def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *, baseline_weights=None,
+                 split=None, images=None, config_hash=None, tuning: list[dict] | None = None):
+    """Write every output of rule summarize; returns the results frame.
+
+    `tuning` lists the TVM databases: dicts with label, database (folder), tasks (tasks.json),
+    budget (configured trials) and variants (the TVM variants compiled from it).
+    """
+    timing = read_json(timing_path)
+    frame = load_results(eval_paths, timing)
+    chosen = recommendations(frame)
+    curves = tuning_curves(tuning or [], timing)
+    write_text(frame.drop(columns=["pareto", "build"]).to_csv(index=False), csv)
+    write_text(markdown_summary(frame, chosen), markdown)
+    chart_dir = Path(chart_dir)
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    for name, chart in build_charts(frame, curves, EXPORT_WIDTH).items():
+        spec = chart.to_dict()
+        (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
+        (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    context = report_context(timing, baseline_weights, split, images, config_hash)
+    page = render_html(frame, build_charts(frame, curves, "container"), timing, chosen, context,
+                       published_comparison(frame))
+    write_text(page, html_path)
+    return frame

@@ -1,0 +1,182 @@
+"""The report page and the Markdown summary: recommendation first, then context, charts,
+every number in readable units, and the published study beside the measured one.
+
+The HTML inlines the Vega libraries (vl-convert's bundle), so it renders with no network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+
+from .results import LATENCY_FIELDS, PUBLISHED_NOTE
+
+INVALID = "invalid (contended)"
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:1em 2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;width:100%;margin:0.5em 0 1.5em} th{background:#f3f3f3}
+td,th{padding:3px 6px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;font-size:0.92em}
+td.num{text-align:right;white-space:nowrap} pre{white-space:pre-wrap;word-break:break-all;margin:0;
+font-size:0.85em;background:#f7f7f7;padding:4px} .chart{width:100%;margin:1.5em 0}
+.warning{color:#a00} .context td:first-child{width:14em;font-weight:600}
+"""
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt(value, spec: str, suffix: str = "") -> str:
+    return "-" if missing(value) else f"{value:{spec}}{suffix}"
+
+
+def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
+    """The table in units a reader uses (%, ms, MB, x); summary.csv keeps full precision."""
+    rows = []
+    for _, r in frame.iterrows():
+        timed = not contended
+        rows.append({
+            "variant": r["variant"],
+            "kind": r["kind"],
+            "accuracy (95% CI)": f"{r['accuracy']:.1%} ({r['accuracy_ci_low']:.1%}-{r['accuracy_ci_high']:.1%})",
+            "against the baseline": r["vs_baseline"],
+            "agreement": f"{r['agreement']:.1%}",
+            "latency ms (round spread)": (f"{fmt(r['latency_ms'], '.2f')} ({fmt(r['latency_round_spread'], '.0%')})"
+                                          if timed else INVALID),
+            "speedup vs eager (95% CI)": (f"{fmt(r['speedup_vs_eager'], '.2f', 'x')} "
+                                          f"({fmt(r['speedup_ci_low'], '.2f')}-{fmt(r['speedup_ci_high'], '.2f')})"
+                                          if timed else INVALID),
+            "x ONNX Runtime": fmt(r["ratio_to_onnxruntime"], ".2f") if timed else INVALID,
+            "size MB": f"{r['size_mb']:.2f}",
+            "peak RSS MB": fmt(r["peak_rss_mb"], ".0f"),
+        })
+    return rows
+
+
+def html_table(rows: list[dict[str, str]], numeric: set[str] = frozenset()) -> str:
+    if not rows:
+        return "<p>-</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(
+        f"<td class=\"num\">{html.escape(str(v))}</td>" if c in numeric else f"<td>{v}</td>" for c, v in row.items()
+    ) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
+    rows = []
+    for entry in recommendations:
+        fastest, smallest = entry["fastest"], entry["smallest"]
+        if fastest is None:
+            fast_cell = "no valid latency (timing contended)"
+        else:
+            ties = f"<br>not distinguishable from: {', '.join(entry['ties'])}" if entry["ties"] else ""
+            fast_cell = (f"<b>{fastest['variant']}</b> ({fastest['speedup']:.2f}x eager, {fastest['latency_ms']:.2f} ms)"
+                         f"<br>{html.escape(fastest['vs_baseline'])}{ties}"
+                         f"<br><code>{html.escape(fastest['artifact'])}</code><pre>{html.escape(fastest['snippet'])}</pre>")
+        small_cell = (f"<b>{smallest['variant']}</b> ({smallest['size_mb']:.2f} MB)<br>"
+                      f"{html.escape(smallest['vs_baseline'])}<br><code>{html.escape(smallest['artifact'])}</code>"
+                      f"<pre>{html.escape(smallest['snippet'])}</pre>")
+        rows.append({"accuracy drop allowed": f"&le; {entry['limit_pt']:g} pt (or not significant)",
+                     "fastest": fast_cell, "smallest": small_cell})
+    return rows
+
+
+def context_rows(context: dict) -> list[dict[str, str]]:
+    return [{"what": html.escape(k), "value": html.escape(str(v))} for k, v in context.items()]
+
+
+def timing_note(timing: dict) -> str:
+    """How latency was taken, or why it is not shown."""
+    if timing["contended"]:
+        return ("<p class=\"warning\"><b>Latency is not shown: the timing run was contended</b> "
+                f"({html.escape('; '.join(timing['contention_reasons']))}). Rerun "
+                "<code>snakemake --cores 8 -R timing report</code> on an idle machine.</p>")
+    return (f"<p>Load average before timing {timing['load_avg']['before'][0]}; {timing['retimed_rounds']} disturbed "
+            "round(s) timed again; no contention left.</p>")
+
+
+def published_table(published: pd.DataFrame) -> str:
+    rows = []
+    for _, r in published.iterrows():
+        rows.append({
+            "published variant": r["published variant"], "measured variant": r["measured variant"] or "-",
+            "published accuracy": fmt(r["published accuracy"], ".1%"),
+            "measured accuracy": fmt(r["measured accuracy"], ".1%"),
+            "published drop": fmt(r["published drop (pt)"], ".1f", " pt"),
+            "measured drop": fmt(r["measured drop (pt)"], ".1f", " pt"),
+            "published size": fmt(r["published size (MB)"], ".2f", " MB"),
+            "measured size": fmt(r["measured size (MB)"], ".2f", " MB"),
+        })
+    return html_table(rows)
+
+
+def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict, recommendations: list[dict],
+                context: dict, published: pd.DataFrame) -> str:
+    divs, calls = [], []
+    for i, (name, chart) in enumerate(charts.items()):
+        divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
+        calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
+    rows = readable_rows(frame, timing["contended"])
+    numeric = {"agreement", "latency ms (round spread)", "speedup vs eager (95% CI)", "x ONNX Runtime", "size MB",
+               "peak RSS MB", "accuracy (95% CI)"}
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>lprnet-opt report</title><style>{STYLE}</style>
+<script>{vlc.javascript_bundle()}</script></head>
+<body><h1>lprnet-opt: which artifact to ship</h1>
+<h2>Recommendation</h2>
+<p>Per constraint on the accuracy drop against the baseline: a drop counts only when the exact McNemar test on
+the same plates finds the loss significant (p &lt; 0.05). "Fastest" is by median latency; variants whose
+bootstrap speedup interval overlaps it are named, since the run cannot tell them apart.</p>
+<div id="recommendation">{html_table(recommendation_rows(recommendations))}</div>
+{timing_note(timing)}
+<h2>Context</h2><div class="context">{html_table(context_rows(context))}</div>
+<h2>Charts</h2>
+{''.join(divs)}
+<h2>All variants</h2>{html_table(rows, numeric)}
+<p>Full-precision values of every field: <code>results/summary.csv</code>.</p>
+<h2>The published study beside these measurements</h2>
+<p>Published numbers are the original study's (1000 test images), NOT measured here. {PUBLISHED_NOTE}</p>
+{published_table(published)}
+<script>{''.join(calls)}</script>
+</body></html>
+"""
+
+
+SUMMARY_COLUMNS = ["variant", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "plates_gained", "plates_lost",
+                   "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
+                   "ratio_to_onnxruntime", "size_bytes", "peak_rss_mb"]
+
+
+def cell(value, column: str, contended: bool) -> str:
+    if column in LATENCY_FIELDS and contended:
+        return INVALID
+    if missing(value):
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A Markdown table; latency cells of a contended timing run say so instead of a number."""
+    contended = bool(frame["timing_contended"].any()) if "timing_contended" in frame else False
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in frame[columns].iterrows():
+        lines.append("| " + " | ".join(cell(row[c], c, contended) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_summary(frame: pd.DataFrame, recommendations: list[dict]) -> str:
+    lines = [markdown_table(frame, SUMMARY_COLUMNS)]
+    lines += ["| accuracy drop allowed | fastest | smallest |", "|---|---|---|"]
+    for entry in recommendations:
+        fastest = entry["fastest"]["variant"] if entry["fastest"] else "no valid latency"
+        if entry["ties"]:
+            fastest += f" (not distinguishable from {', '.join(entry['ties'])})"
+        lines.append(f"| <= {entry['limit_pt']:g} pt | {fastest} | {entry['smallest']['variant']} |")
+    return "\n".join(lines) + "\n"

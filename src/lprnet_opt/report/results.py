@@ -1,0 +1,156 @@
+"""The report's numbers: one row per eval record joined with the timing stage, each variant
+against the baseline on the same plates, and the recommendation per accuracy constraint.
+
+Nothing here knows the variant list: every results/eval/*.json becomes a row, joined with its
+entry in results/timing.json. A contended timing run leaves every latency cell empty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..kinds import snippet_of
+from ..record import SCALAR_FIELDS, read_record
+from ..stats import ALPHA, difference_in_words, is_significant_loss
+
+# Per-variant fields of results/timing.json that become columns.
+TIMING_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
+                 "peak_rss_mb"]
+LATENCY_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
+                  "speedup_vs_eager", "speedup_ci_low", "speedup_ci_high", "ratio_to_onnxruntime_ci_low",
+                  "ratio_to_onnxruntime_ci_high"]
+# Accuracy constraints of the recommendation table: the largest drop against the baseline, in
+# points, that counts only when the paired test says the loss is real.
+CONSTRAINTS_PT = (0.5, 1.0, 2.0)
+
+
+def load_results(paths, timing: dict) -> pd.DataFrame:
+    """One row per eval record (record.EvalRecord) with its timing, fastest first.
+
+    Adds the drop against the baseline in points and its description in words; the paired
+    counts and p-value come from the record (`measure` computed them on the same plates).
+    """
+    rows = []
+    for record in (read_record(p) for p in paths):
+        row = {name: getattr(record, name) for name in SCALAR_FIELDS}
+        timed = timing["variants"].get(record.variant)
+        if timed is None:
+            raise ValueError(f"results/timing.json has no entry for variant {record.variant!r}; rerun rule timing")
+        row.update({name: timed.get(name) for name in TIMING_FIELDS})
+        low, high = timed["ratio_to_eager_ci"]
+        row.update(speedup_vs_eager=1 / timed["ratio_to_eager"], speedup_ci_low=1 / high, speedup_ci_high=1 / low)
+        peer_ci = timed.get("ratio_to_onnxruntime_ci") or [math.nan, math.nan]
+        row.update(ratio_to_onnxruntime_ci_low=peer_ci[0], ratio_to_onnxruntime_ci_high=peer_ci[1])
+        row["build"] = record.build
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    baselines = frame[frame["kind"] == "baseline"]
+    if baselines.empty:
+        raise ValueError("no eval record of kind 'baseline': every comparison is against it")
+    base = baselines.iloc[0]
+    frame["drop_pt"] = (base["accuracy"] - frame["accuracy"]) * 100
+    frame["significant_loss"] = [is_significant_loss(r.plates_lost, r.plates_gained, r.mcnemar_p)
+                                 for r in frame.itertuples()]
+    frame["vs_baseline"] = [difference_in_words(r.accuracy, base["accuracy"], r.plates_gained, r.plates_lost,
+                                                r.mcnemar_p, r.n_images) for r in frame.itertuples()]
+    frame["size_mb"] = frame["size_bytes"] / 1e6
+    frame["timing_contended"] = timing["contended"]
+    if timing["contended"]:
+        frame[LATENCY_FIELDS] = math.nan
+    frame["pareto"] = pareto_flags(frame)
+    return frame.sort_values(["latency_ms", "variant"]).reset_index(drop=True)
+
+
+def pareto_flags(frame: pd.DataFrame) -> list[bool]:
+    """A variant is on the frontier when no other is both at least as fast and as accurate, and better in one."""
+    flags = []
+    for _, row in frame.iterrows():
+        if pd.isna(row["latency_ms"]):
+            flags.append(False)  # no valid latency: not ranked
+            continue
+        dominated = (
+            (frame["latency_ms"] <= row["latency_ms"])
+            & (frame["accuracy"] >= row["accuracy"])
+            & ((frame["latency_ms"] < row["latency_ms"]) | (frame["accuracy"] > row["accuracy"]))
+        ).any()
+        flags.append(not dominated)
+    return flags
+
+
+def meets(row, limit_pt: float) -> bool:
+    """Within the constraint: the drop is at most `limit_pt`, or the loss is not significant."""
+    return row["drop_pt"] <= limit_pt + 1e-9 or not row["significant_loss"]
+
+
+def recommendations(frame: pd.DataFrame, constraints=CONSTRAINTS_PT) -> list[dict]:
+    """Per constraint, the fastest and the smallest variant that satisfy it.
+
+    The fastest is ranked by latency, but every other qualifying variant whose bootstrap
+    speedup interval overlaps the winner's is named beside it: those are not shown to differ.
+    """
+    out = []
+    for limit in constraints:
+        ok = frame[[meets(row, limit) for _, row in frame.iterrows()]]
+        timed = ok.dropna(subset=["latency_ms"])
+        entry = {"limit_pt": limit, "fastest": None, "ties": [], "smallest": None}
+        if not timed.empty:
+            best = timed.loc[timed["latency_ms"].idxmin()]
+            entry["fastest"] = choice(best)
+            entry["ties"] = sorted(
+                r["variant"] for _, r in timed.iterrows()
+                if r["variant"] != best["variant"] and r["speedup_ci_high"] >= best["speedup_ci_low"]
+            )
+        small = ok.loc[ok["size_bytes"].idxmin()]
+        entry["smallest"] = choice(small)
+        out.append(entry)
+    return out
+
+
+def choice(row) -> dict:
+    return {"variant": row["variant"], "kind": row["kind"], "artifact": row["artifact"],
+            "snippet": snippet_of(row["kind"], row["artifact"]), "vs_baseline": row["vs_baseline"],
+            "latency_ms": row["latency_ms"], "speedup": row["speedup_vs_eager"], "size_mb": row["size_mb"]}
+
+
+# The study this tool generalizes, as published (not measured here): 1000 test images.
+# Each row is matched to a measured variant by its kind and the kind of its source.
+PUBLISHED = [
+    # name, kind, source kind, accuracy, size MB
+    ("baseline", "baseline", None, 0.903, 1.91),
+    ("quantized (INT8)", "quantized", "baseline", 0.780, 0.5),
+    ("pruned 50%", "pruned", None, 0.825, None),
+    ("TVM", "tvm", "baseline", 0.890, None),
+    ("pruned + INT8", "quantized", "pruned", 0.625, None),
+    ("pruned + TVM", "tvm", "pruned", 0.800, None),
+]
+PUBLISHED_NOTE = ("Published latencies (212 ms baseline, 82 ms TVM) included data loading and are not comparable "
+                  "with batch-1 model latency; they are left out.")
+
+
+def published_comparison(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed variant of the study beside the measured variant of the same kind and
+    source kind (the alphabetically first when several match, e.g. a pruning sweep)."""
+    kinds = dict(zip(frame["variant"], frame["kind"]))
+    base_published = PUBLISHED[0][3]
+    base_measured = frame.loc[frame["kind"] == "baseline", "accuracy"].iloc[0]
+    rows = []
+    for name, kind, source_kind, accuracy, size in PUBLISHED:
+        source_ok = frame["source"].map(lambda s: kinds.get(s) == source_kind) if source_kind else True
+        matches = frame[(frame["kind"] == kind) & source_ok]
+        measured = matches.sort_values("variant").iloc[0] if not matches.empty else None
+        rows.append({
+            "published variant": name,
+            "measured variant": measured["variant"] if measured is not None else None,
+            "published accuracy": accuracy,
+            "measured accuracy": measured["accuracy"] if measured is not None else None,
+            "published drop (pt)": (base_published - accuracy) * 100,
+            "measured drop (pt)": (base_measured - measured["accuracy"]) * 100 if measured is not None else None,
+            "published size (MB)": size,
+            "measured size (MB)": measured["size_mb"] if measured is not None else None,
+        })
+    return pd.DataFrame(rows)
+
+
+__all__ = ["load_results", "pareto_flags", "recommendations", "published_comparison", "ALPHA"]

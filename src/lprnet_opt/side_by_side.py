@@ -1,0 +1,143 @@
+"""The workflow's timing protocol (rule timing, `bench --isolated`): every variant alone in a
+process of its own, all of a round's processes taking turns in short blocks, round after round
+in alternating order; rounds that ran beside other work are found and timed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .contention import ForeignLoad, disturbed_rounds
+from .environment import environment
+from .stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_median_interval
+from .timing import TimedProcess, time_processes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    threads: int
+    warmup: int
+    runs: int
+    rounds: int
+    round_tolerance: float  # the reference's round medians may differ this much from their median
+    max_retimed_rounds: int
+    foreign_load_limit: float  # cores of other work a round may see
+    throughput_batch: int
+    throughput_runs: int
+
+
+def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings,
+                      reference: str) -> dict:
+    """Time every variant alone in its own process, `rounds` times in alternating order.
+
+    `artifacts` maps a variant to (runtime, artifact). A round is disturbed when other work
+    used more than `foreign_load_limit` cores during it, or when the variants ran in it, by
+    their median, more than `round_tolerance` slower or faster than in the other rounds
+    (`disturbed_rounds`). Disturbed rounds are timed again, the worst first, at most
+    `max_retimed_rounds` times in all; what is still disturbed then makes the run
+    `contended`, with the reasons.
+    """
+    names = list(artifacts)
+    medians: dict[str, list[float]] = {v: [] for v in names}
+    extra: dict[str, dict] = {}
+    foreign: list[float] = []
+    load_before = os.getloadavg()
+
+    def one_round(r: int) -> tuple[dict[str, float], float]:
+        monitor, processes = ForeignLoad(), {}
+        try:
+            for v in names if r % 2 == 0 else names[::-1]:
+                processes[v] = TimedProcess(*artifacts[v], sample, settings.threads, settings.warmup)
+            times = time_processes(processes, settings.runs)
+            for v, process in processes.items():
+                first = v not in extra
+                result = process.finish(settings.throughput_batch if first else 0,
+                                        settings.throughput_runs if first else 0)
+                if first:
+                    extra[v] = {"peak_rss_mb": round(result["peak_rss_mb"], 1),
+                                "throughput_ips": result["throughput_ips"], "torch_imported": result["torch_imported"]}
+        finally:
+            for process in processes.values():
+                process.kill()
+        return {v: float(np.median(times[v])) for v in names}, monitor.cores()
+
+    for r in range(settings.rounds):
+        row, cores = one_round(r)
+        for v in names:
+            medians[v].append(row[v])
+        foreign.append(round(cores, 3))
+        log.info("timing round %d/%d: %s=%.3f ms, foreign load %.2f cores", r + 1, settings.rounds, reference,
+                 row[reference], cores)
+    retimed = 0
+    while True:
+        disturbed = disturbed_rounds(medians, foreign, settings)
+        if not disturbed or retimed >= settings.max_retimed_rounds:
+            break
+        r = max(disturbed, key=lambda i: disturbed[i][0])
+        log.info("timing round %d again: %s", r + 1, disturbed[r][1])
+        row, cores = one_round(r)
+        for v in names:
+            medians[v][r] = row[v]
+        foreign[r] = round(cores, 3)
+        retimed += 1
+    reasons = [f"round {r + 1}: {why}" for r, (_, why) in disturbed_rounds(medians, foreign, settings).items()]
+    return {"round_medians_ms": medians, "per_variant": extra, "round_foreign_cores": foreign,
+            "retimed_rounds": retimed, "contended": bool(reasons), "contention_reasons": reasons,
+            "load_avg": {"before": [round(x, 2) for x in load_before],
+                         "after": [round(x, 2) for x in os.getloadavg()]}}
+
+
+def round_latency(medians: list[float]) -> dict[str, float]:
+    """A variant's latency from its round medians: their median, range and relative spread."""
+    latency = np.array(medians)
+    middle = float(np.median(latency))
+    return {"latency_ms": round(middle, 4), "latency_round_min_ms": round(float(latency.min()), 4),
+            "latency_round_max_ms": round(float(latency.max()), 4),
+            "latency_round_spread": round(float(latency.max() - latency.min()) / middle, 4)}
+
+
+def paired_ratio(variant: list[float], reference: list[float]) -> dict:
+    """Median, min and max over rounds of variant / reference latency, paired by round, and
+    a bootstrap 95% interval of that median (fixed seed: the same rounds give the same interval)."""
+    ratios = np.array(variant) / np.array(reference)
+    low, high = bootstrap_median_interval(ratios)
+    return {"median": round(float(np.median(ratios)), 4), "min": round(float(ratios.min()), 4),
+            "max": round(float(ratios.max()), 4), "ci": [round(low, 4), round(high, 4)]}
+
+
+def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings, eager: str,
+                  peer: str | None) -> dict:
+    """results/timing.json: every variant timed side by side, with latency ratios to eager
+    PyTorch fp32 (`eager`) and to ONNX Runtime fp32 (`peer`, if the config has one)."""
+    run = time_side_by_side(artifacts, sample, settings, reference=eager)
+    medians = run["round_medians_ms"]
+    variants = {}
+    for v, (runtime, artifact) in artifacts.items():
+        to_eager = paired_ratio(medians[v], medians[eager])
+        to_peer = paired_ratio(medians[v], medians[peer]) if peer else None
+        variants[v] = {
+            "runtime": runtime, "artifact": str(artifact), **round_latency(medians[v]),
+            "ratio_to_eager": to_eager["median"], "ratio_to_eager_range": [to_eager["min"], to_eager["max"]],
+            "ratio_to_eager_ci": to_eager["ci"],
+            "ratio_to_onnxruntime": to_peer["median"] if to_peer else None,
+            "ratio_to_onnxruntime_range": [to_peer["min"], to_peer["max"]] if to_peer else None,
+            "ratio_to_onnxruntime_ci": to_peer["ci"] if to_peer else None,
+            "round_medians_ms": [round(m, 4) for m in medians[v]],
+            **run["per_variant"][v],
+        }
+    return {
+        "variants": variants, "eager": eager, "onnxruntime": peer,
+        "rounds": settings.rounds, "runs": settings.runs, "warmup": settings.warmup, "threads": settings.threads,
+        "settings": asdict(settings),
+        "bootstrap": {"seed": BOOTSTRAP_SEED, "resamples": BOOTSTRAP_RESAMPLES, "level": 0.95,
+                      "of": "median of the per-round ratios"},
+        **{k: run[k] for k in ("load_avg", "round_foreign_cores", "retimed_rounds", "contended", "contention_reasons")},
+        "env": environment(settings.threads),
+    }

@@ -1,0 +1,89 @@
+"""The statistics the report decides from: how sure an accuracy, a difference between two
+variants on the same plates, and a speedup are.
+
+Pure functions of counts and numbers (no numpy beyond the bootstrap), so each is checked
+against textbook values in tests/test_stats.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Z_95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+ALPHA = 0.05
+# Bootstrap settings, recorded with every interval they produce (timing.json).
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_RESAMPLES = 4000
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion: unlike the normal approximation it stays
+    inside [0, 1] and is not zero-width at 0/n or n/n (Newcombe 1998, method 3)."""
+    if n <= 0:
+        raise ValueError("a proportion needs at least one trial")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, {n}], got {successes}")
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    # Clamp rounding (e.g. 1.0000000000000002 at n/n); the exact ends are 0 and 1 there.
+    return max(0.0, centre - half) if successes else 0.0, min(1.0, centre + half) if successes < n else 1.0
+
+
+def discordant_pairs(variant_correct: Sequence[bool], baseline_correct: Sequence[bool]) -> tuple[int, int]:
+    """Plates the variant reads right and the baseline wrong (gained), and the reverse (lost)."""
+    if len(variant_correct) != len(baseline_correct):
+        raise ValueError(f"paired vectors differ in length: {len(variant_correct)} and {len(baseline_correct)}")
+    gained = sum(1 for v, b in zip(variant_correct, baseline_correct) if v and not b)
+    lost = sum(1 for v, b in zip(variant_correct, baseline_correct) if b and not v)
+    return gained, lost
+
+
+def mcnemar_exact(gained: int, lost: int) -> float:
+    """Exact McNemar test: two-sided binomial test of the discordant pairs against p = 1/2.
+
+    Plates both read alike carry no information about a difference. With few discordant
+    pairs the chi-square version is wrong, and a 2-core evaluation of a few hundred plates
+    usually has few.
+    """
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def bootstrap_median_interval(values: Sequence[float], seed: int = BOOTSTRAP_SEED,
+                              resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median; the same seed gives the same interval.
+
+    With the few rounds of a timing run (5 by default) the interval is wide and close to
+    the range of the values: it says how little a handful of rounds pins a ratio down.
+    """
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("no values to bootstrap")
+    rng = np.random.default_rng(seed)
+    medians = np.median(data[rng.integers(0, data.size, size=(resamples, data.size))], axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
+
+
+def difference_in_words(variant_accuracy: float, baseline_accuracy: float, gained: int, lost: int, p_value: float,
+                        n: int, alpha: float = ALPHA) -> str:
+    """One sentence on a variant against the baseline, e.g. "-1.2 pt (5 plates lost, 0
+    gained), p = 0.06: not significant with 414 plates"."""
+    points = (variant_accuracy - baseline_accuracy) * 100
+    if gained == lost == 0:
+        return f"same plates as the baseline on all {n}"
+    verdict = "significant" if p_value < alpha else "not significant"
+    return (f"{points:+.1f} pt ({lost} plate{'s' * (lost != 1)} lost, {gained} gained), p = {p_value:.2g}: "
+            f"{verdict} with {n} plates")
+
+
+def is_significant_loss(lost: int, gained: int, p_value: float, alpha: float = ALPHA) -> bool:
+    return lost > gained and p_value < alpha

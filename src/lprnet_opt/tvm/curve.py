@@ -1,0 +1,70 @@
+"""The tuning curve: estimated whole-model latency against trials, read from a MetaSchedule
+JSON database and the task list (tasks.json). It answers "should I tune longer?".
+
+Plain JSON parsing: the report draws it without importing TVM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# MetaSchedule commits a candidate that failed to build or run with a huge run time.
+FAILED_S = 1e9
+
+
+def task_run_times(database: str | Path, workloads: dict[str, str]) -> dict[str, list[float]]:
+    """Each task's measured seconds per call, trial by trial, in the order they were committed
+    (a failed trial is inf: it spent a trial and found nothing).
+
+    `workloads` maps task names to the structural hashes the database files them under
+    (tasks.json, written by `tune.write_tasks`). Records of other workloads are ignored.
+    """
+    database = Path(database)
+    hashes = [json.loads(line)[0] for line in (database / "database_workload.json").read_text().splitlines()
+              if line.strip()]
+    task_of = {shash: name for name, shash in workloads.items()}
+    times: dict[str, list[float]] = {name: [] for name in workloads}
+    for number, line in enumerate((database / "database_tuning_record.json").read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            index, record = json.loads(line)
+            run_secs = record[1]
+        except (ValueError, IndexError, TypeError) as error:
+            raise ValueError(f"{database / 'database_tuning_record.json'}:{number}: not a tuning record ({error})")
+        name = task_of.get(hashes[index])
+        if name is None:
+            continue
+        seconds = sum(run_secs) / len(run_secs) if run_secs else math.inf
+        times[name].append(seconds if seconds < FAILED_S else math.inf)
+    return times
+
+
+def tuning_curve(times: dict[str, list[float]], calls: dict[str, int], points: int = 40) -> list[dict]:
+    """Estimated latency (ms): every task's best time so far, times its calls per inference, summed.
+
+    Shards tune their tasks one after another, so the database's global order says nothing
+    about a smaller budget. Point k instead gives every task the first k/points of its own
+    trials, in the order they ran: the plan splits any budget between tasks in proportion, so
+    this is the curve a proportionally smaller budget would have followed. Points at which
+    some task has no working schedule yet are left out.
+    """
+    if not times or any(not t for t in times.values()):
+        return []
+    curve = []
+    for step in range(1, points + 1):
+        used = {name: max(1, math.ceil(step / points * len(t))) for name, t in times.items()}
+        estimate = sum(calls[name] * min(times[name][:used[name]]) for name in times)
+        if math.isfinite(estimate):
+            curve.append({"trials": sum(used.values()), "estimated_ms": estimate * 1e3})
+    return curve
+
+
+def curve_of(database: str | Path, tasks_json: str | Path) -> list[dict]:
+    """The tuning curve of one database, with the tasks.json written beside it."""
+    tasks = json.loads(Path(tasks_json).read_text())
+    if "calls" not in tasks or "workloads" not in tasks:
+        raise ValueError(f"{tasks_json}: written by an older version (no 'calls'/'workloads'); rerun rule tvm_tasks")
+    return tuning_curve(task_run_times(database, tasks["workloads"]), tasks["calls"])
