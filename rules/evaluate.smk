@@ -14,11 +14,12 @@ rule measure:
     benchmark:
         "benchmarks/measure/{variant}.tsv"
     # Accuracy only: nothing is timed, so it runs beside builds and other evaluations.
-    threads: config["threads"]
+    threads: cpu_claim()
     resources:
         mem_mb=4000,
         runtime=60,
     params:
+        threads=config["threads"],
         kind=lambda w: VARIANTS[w.variant]["kind"],
         source=lambda w: VARIANTS[w.variant].get("source"),
     script:

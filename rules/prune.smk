@@ -11,11 +11,12 @@ rule prune:
         "logs/prune/{variant}.log",
     benchmark:
         "benchmarks/prune/{variant}.tsv"
-    threads: config["threads"]
+    threads: cpu_claim()
     resources:
         mem_mb=4000,
         runtime=120,
     params:
+        threads=config["threads"],
         ratio=variant_param("ratio"),
         distill={
             k: v for k, v in config["distillation"].items() if k != "synthetic_plates"

@@ -11,11 +11,12 @@ rule quantize:
         "logs/quantize/{variant}.log",
     benchmark:
         "benchmarks/quantize/{variant}.tsv"
-    threads: config["threads"]
+    threads: cpu_claim()
     resources:
         mem_mb=4000,
         runtime=60,
     params:
+        threads=config["threads"],
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
         finetune={

@@ -10,11 +10,12 @@ rule train_baseline:
         "logs/train_baseline/train_baseline.log",
     benchmark:
         "benchmarks/train_baseline/train_baseline.tsv"
-    threads: config["threads"]
+    threads: cpu_claim()
     resources:
         mem_mb=4000,
         runtime=240,
     params:
+        threads=config["threads"],
         training=config["training"],
     script:
         "../scripts/train_baseline.py"

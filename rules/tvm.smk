@@ -80,9 +80,11 @@ rule tvm_compile:
         "logs/tvm_compile/{variant}.log",
     benchmark:
         "benchmarks/tvm_compile/{variant}.tsv"
-    threads: config["threads"]
+    threads: cpu_claim()
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        threads=config["threads"],
     script:
         "../scripts/tvm_compile.py"

@@ -19,7 +19,7 @@ record = measure_variant(
     baseline_weights=snakemake.input.baseline,
     images=evaluation.images,
     labels=evaluation.labels,
-    threads=snakemake.threads,
+    threads=snakemake.params.threads,
     build=read_json(build_info[0]) if build_info else {},
     source=snakemake.params.source,
 )

@@ -10,7 +10,7 @@ from lprnet_opt.prune import build_pruned
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.threads)
 # Never evaluation images: the calibration split plus generated plates (labels unused).
 parts = [read_split(snakemake.input.split, "calibration").images]
 parts += [load_folder(snakemake.input.extra).images] if snakemake.input.extra else []

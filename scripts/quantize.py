@@ -11,7 +11,7 @@ from lprnet_opt.quantize import build_quantized
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.threads)
 calibration = read_split(snakemake.input.split, "calibration")
 # Fine-tuning images are never evaluation images: the calibration split plus generated plates.
 extra = [load_folder(snakemake.input.extra).images] if snakemake.input.extra else []

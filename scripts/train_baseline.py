@@ -7,7 +7,7 @@ from lprnet_opt.train import TrainSettings, train_ctc
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-settings = TrainSettings(threads=snakemake.threads, **snakemake.params.training)
+settings = TrainSettings(threads=snakemake.params.threads, **snakemake.params.training)
 model, history = train_ctc(load_folder(snakemake.input.train), load_folder(snakemake.input.validation), settings)
 save_checkpoint(model, snakemake.output.weights)
 write_json({"settings": snakemake.params.training, "history": history}, snakemake.output.history)

@@ -12,5 +12,5 @@ tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
 calibration = read_split(snakemake.input.split, "calibration")
 info = compile_and_verify(load_model(snakemake.input.weights), tasks["target"], snakemake.input.database,
-                          snakemake.output.library, calibration.images, snakemake.threads)
+                          snakemake.output.library, calibration.images, snakemake.params.threads)
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

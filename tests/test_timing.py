@@ -23,6 +23,7 @@ def test_timing_record_has_every_variant_with_paired_ratios(measured):
     assert baseline["ratio_to_eager"] == 1.0 and onnx["ratio_to_onnxruntime"] == 1.0
     for entry in timing["variants"].values():
         assert entry["latency_round_min_ms"] <= entry["latency_ms"] <= entry["latency_round_max_ms"]
+        assert entry["latency_p10_ms"] <= entry["latency_p90_ms"]
         assert entry["peak_rss_mb"] > 10 and entry["throughput_ips"] > 0 and entry["latency_round_spread"] >= 0
     assert not onnx["torch_imported"]  # its peak RSS holds ONNX Runtime alone
 

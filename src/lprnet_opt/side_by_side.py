@@ -46,11 +46,12 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
     """
     names = list(artifacts)
     medians: dict[str, list[float]] = {v: [] for v in names}
+    calls: dict[str, list[list[float]]] = {v: [] for v in names}  # per round, every timed call
     extra: dict[str, dict] = {}
     foreign: list[float] = []
     load_before = os.getloadavg()
 
-    def one_round(r: int) -> tuple[dict[str, float], float]:
+    def one_round(r: int) -> tuple[dict[str, list[float]], float]:
         monitor, processes = ForeignLoad(), {}
         try:
             for v in names if r % 2 == 0 else names[::-1]:
@@ -66,15 +67,16 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
         finally:
             for process in processes.values():
                 process.kill()
-        return {v: float(np.median(times[v])) for v in names}, monitor.cores()
+        return times, monitor.cores()
 
     for r in range(settings.rounds):
-        row, cores = one_round(r)
+        times, cores = one_round(r)
         for v in names:
-            medians[v].append(row[v])
+            medians[v].append(float(np.median(times[v])))
+            calls[v].append(times[v])
         foreign.append(round(cores, 3))
         log.info("timing round %d/%d: %s=%.3f ms, foreign load %.2f cores", r + 1, settings.rounds, reference,
-                 row[reference], cores)
+                 medians[reference][r], cores)
     retimed = 0
     while True:
         disturbed = disturbed_rounds(medians, foreign, settings)
@@ -82,12 +84,16 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             break
         r = max(disturbed, key=lambda i: disturbed[i][0])
         log.info("timing round %d again: %s", r + 1, disturbed[r][1])
-        row, cores = one_round(r)
+        times, cores = one_round(r)
         for v in names:
-            medians[v][r] = row[v]
+            medians[v][r], calls[v][r] = float(np.median(times[v])), times[v]
         foreign[r] = round(cores, 3)
         retimed += 1
     reasons = [f"round {r + 1}: {why}" for r, (_, why) in disturbed_rounds(medians, foreign, settings).items()]
+    for v in names:  # the spread of single calls, over every round kept
+        pooled = np.concatenate(calls[v])
+        extra[v].update(latency_p10_ms=round(float(np.percentile(pooled, 10)), 4),
+                        latency_p90_ms=round(float(np.percentile(pooled, 90)), 4))
     return {"round_medians_ms": medians, "per_variant": extra, "round_foreign_cores": foreign,
             "retimed_rounds": retimed, "contended": bool(reasons), "contention_reasons": reasons,
             "load_avg": {"before": [round(x, 2) for x in load_before],

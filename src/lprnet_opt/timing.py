@@ -136,6 +136,27 @@ class TimedProcess:
     def block(self, calls: int) -> list[float]:
         return self._ask(f"block {calls}")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time of all the process's threads so far, in ns resolution (None off Linux)."""
+        try:
+            tasks = Path(f"/proc/{self.process.pid}/task")
+            return sum(int((t / "schedstat").read_text().split()[0]) for t in tasks.iterdir()) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def wait_quiet(self, window_s: float = 0.005, limit_s: float = 1.0) -> None:
+        """Return once the process's threads used less than a tenth of `window_s` of CPU over
+        `window_s`: runtimes' worker threads spin after a call (TVM's for over 50 ms here), and
+        a spinning pool beside the next process's block made ONNX Runtime 3x slower in a round."""
+        end = time.monotonic() + limit_s
+        last = self.cpu_seconds()
+        while last is not None and time.monotonic() < end:
+            time.sleep(window_s)
+            now = self.cpu_seconds()
+            if now is None or now - last < 0.1 * window_s:
+                return
+            last = now
+
     def finish(self, throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
         result = self._ask(f"finish {throughput_batch} {throughput_runs}")
         self.process.wait()  # reaped: its CPU time now counts as this process's children's
@@ -150,14 +171,14 @@ class TimedProcess:
 
 
 def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 10,
-                   settle_s: float = 0.02) -> dict[str, list[float]]:
+                   settle_s: float = 0.005) -> dict[str, list[float]]:
     """Per-call milliseconds of every process, which take turns in blocks of `block` calls.
 
     Machine speed on this shared host drifts within seconds (eager's medians of consecutive
     200-call blocks in one process: 8.8 then 5.6 ms), so variants timed one after another
     each catch a different speed. Turns of a few milliseconds put every variant under the
-    same drift; the order reverses every turn, and a settle pause lets the last process's
-    spinning thread pool go quiet.
+    same drift; the order reverses every turn. Before the next block, the last process's
+    thread pool must have gone quiet (`TimedProcess.wait_quiet`).
     """
     names = list(processes)
     times = {name: [] for name in names}
@@ -165,6 +186,7 @@ def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 1
         for name in names if turn % 2 == 0 else names[::-1]:
             time.sleep(settle_s)
             times[name] += processes[name].block(block)
+            processes[name].wait_quiet()
     return {name: t[:runs] for name, t in times.items()}
 
 

@@ -46,8 +46,8 @@ def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
             "accuracy (95% CI)": f"{r['accuracy']:.1%} ({r['accuracy_ci_low']:.1%}-{r['accuracy_ci_high']:.1%})",
             "against the baseline": r["vs_baseline"],
             "agreement": f"{r['agreement']:.1%}",
-            "latency ms (round spread)": (f"{fmt(r['latency_ms'], '.2f')} ({fmt(r['latency_round_spread'], '.0%')})"
-                                          if timed else INVALID),
+            "latency ms (p10-p90)": (f"{fmt(r['latency_ms'], '.2f')} ({fmt(r['latency_p10_ms'], '.2f')}-"
+                                     f"{fmt(r['latency_p90_ms'], '.2f')})" if timed else INVALID),
             "speedup vs eager (95% CI)": (f"{fmt(r['speedup_vs_eager'], '.2f', 'x')} "
                                           f"({fmt(r['speedup_ci_low'], '.2f')}-{fmt(r['speedup_ci_high'], '.2f')})"
                                           if timed else INVALID),
@@ -123,7 +123,7 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict,
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
         calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
     rows = readable_rows(frame, timing["contended"])
-    numeric = {"agreement", "latency ms (round spread)", "speedup vs eager (95% CI)", "x ONNX Runtime", "size MB",
+    numeric = {"agreement", "latency ms (p10-p90)", "speedup vs eager (95% CI)", "x ONNX Runtime", "size MB",
                "peak RSS MB", "accuracy (95% CI)"}
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -16,11 +16,11 @@ from ..record import SCALAR_FIELDS, read_record
 from ..stats import ALPHA, difference_in_words, is_significant_loss
 
 # Per-variant fields of results/timing.json that become columns.
-TIMING_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
-                 "peak_rss_mb"]
-LATENCY_FIELDS = ["latency_ms", "latency_round_spread", "ratio_to_eager", "ratio_to_onnxruntime", "throughput_ips",
-                  "speedup_vs_eager", "speedup_ci_low", "speedup_ci_high", "ratio_to_onnxruntime_ci_low",
-                  "ratio_to_onnxruntime_ci_high"]
+TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_round_spread", "ratio_to_eager",
+                 "ratio_to_onnxruntime", "throughput_ips", "peak_rss_mb"]
+# Cells that a contended timing run empties.
+LATENCY_FIELDS = [*(f for f in TIMING_FIELDS if f != "peak_rss_mb"), "speedup_vs_eager", "speedup_ci_low",
+                  "speedup_ci_high", "ratio_to_onnxruntime_ci_low", "ratio_to_onnxruntime_ci_high"]
 # Accuracy constraints of the recommendation table: the largest drop against the baseline, in
 # points, that counts only when the paired test says the loss is real.
 CONSTRAINTS_PT = (0.5, 1.0, 2.0)
