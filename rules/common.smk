@@ -125,10 +125,15 @@ def tvm_variants():
 
 
 def tuning_inputs():
-    """The merged tuning database and its task list, for the report's tuning curve."""
+    """The shards' tuning databases (in trial order) and the task list, for the tuning curve."""
     if not tvm_variants():
         return {}
-    return {"database": f"{TUNE_DIR}/database", "tasks": f"{TUNE_DIR}/tasks.json"}
+    return {
+        "shards": expand(
+            f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])
+        ),
+        "tasks": f"{TUNE_DIR}/tasks.json",
+    }
 
 
 def images_description():

@@ -129,7 +129,7 @@ def test_tuning_curve_reads_each_task_in_trial_order(small_plan, task_record, tm
     from lprnet_opt.tvm.curve import task_run_times, tuning_curve
 
     tune_shard(with_trials(small_plan, 3), 0, tmp_path / "cache", tmp_path / "out", seed=0, population=16)
-    times = task_run_times(tmp_path / "out", task_record["workloads"])
+    times = task_run_times([tmp_path / "out"], task_record["workloads"])
     name = small_plan["tasks"][0]["name"]
     assert len(times[name]) == 3 and all(len(t) == 0 for n, t in times.items() if n != name)
     assert tuning_curve(times, task_record["calls"]) == []  # untuned tasks: no whole-model estimate

@@ -26,7 +26,7 @@ class TimingSettings:
     warmup: int
     runs: int
     rounds: int
-    round_tolerance: float  # the reference's round medians may differ this much from their median
+    round_tolerance: float  # how far the variants, by their median, may run off their speed in other rounds
     max_retimed_rounds: int
     foreign_load_limit: float  # cores of other work a round may see
     throughput_batch: int
@@ -35,7 +35,8 @@ class TimingSettings:
 
 def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings,
                       reference: str) -> dict:
-    """Time every variant alone in its own process, `rounds` times in alternating order.
+    """Time every variant in a process of its own, the processes of a round taking turns in
+    blocks (`timing.time_processes`); `rounds` rounds, each with new processes, in alternating order.
 
     `artifacts` maps a variant to (runtime, artifact). A round is disturbed when other work
     used more than `foreign_load_limit` cores during it, or when the variants ran in it, by

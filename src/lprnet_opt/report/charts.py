@@ -101,7 +101,7 @@ def tuning_chart(curves: list[dict], width) -> alt.Chart | None:
     if points.empty:
         return None
     x = alt.X("trials:Q", title="trials (each task given the same share of its own)")
-    y = alt.Y("estimated_ms:Q", title="latency (ms)", scale=alt.Scale(zero=False))
+    y = alt.Y("estimated_ms:Q", title="latency (ms, log scale)", scale=alt.Scale(type="log"))
     line = alt.Chart(points).mark_line(point=True).encode(
         x=x, y=y, color=alt.Color("database:N", title="database"), tooltip=["database", "trials", "estimated_ms"])
     budget = alt.Chart(pd.DataFrame([{"trials": c["budget"], "what": "configured budget"} for c in curves])).mark_rule(
@@ -109,15 +109,12 @@ def tuning_chart(curves: list[dict], width) -> alt.Chart | None:
     measured = pd.DataFrame([{"estimated_ms": ms, "variant": v} for c in curves for v, ms in c["measured"].items()])
     layers = [line, budget]
     if not measured.empty:
-        layers += [
-            alt.Chart(measured).mark_rule(color="firebrick").encode(y="estimated_ms:Q", tooltip=["variant",
-                                                                                             "estimated_ms"]),
-            alt.Chart(measured).mark_text(align="right", dy=-5, color="firebrick", x="width").encode(
-                y="estimated_ms:Q", text=alt.Text("variant:N")),
-        ]
-    return alt.layer(*layers).properties(
-        title="TVM tuning curve: sum of each task's best kernel time x its calls (red: measured library latency)",
-        width=width, height=HEIGHT)
+        layers.append(alt.Chart(measured).mark_rule(color="firebrick").encode(
+            y="estimated_ms:Q", tooltip=["variant", "estimated_ms"]))
+    libraries = ", ".join(f"{r.variant} {r.estimated_ms:.2f} ms" for r in measured.itertuples()) or "none timed"
+    title = alt.TitleParams("TVM tuning curve: each task's best kernel time so far x its calls, summed",
+                            subtitle=f"dashed: configured budget; red: measured library latency ({libraries})")
+    return alt.layer(*layers).properties(title=title, width=width, height=HEIGHT)
 
 
 def sensitivity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:

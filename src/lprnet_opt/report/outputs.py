@@ -61,7 +61,7 @@ def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
         measured = {v: timing["variants"][v]["latency_ms"] for v in entry.get("variants", ())
                     if v in timing["variants"] and not timing["contended"]}
         curves.append({"label": entry["label"], "budget": entry["budget"], "measured": measured,
-                       "points": curve_of(entry["database"], entry["tasks"])})
+                       "points": curve_of(entry["shards"], entry["tasks"])})
     return curves
 
 
@@ -69,8 +69,8 @@ def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *
                  split=None, images=None, config_hash=None, tuning: list[dict] | None = None):
     """Write every output of rule summarize; returns the results frame.
 
-    `tuning` lists the TVM databases: dicts with label, database (folder), tasks (tasks.json),
-    budget (configured trials) and variants (the TVM variants compiled from it).
+    `tuning` lists the TVM databases: dicts with label, shards (the shards' database folders),
+    tasks (tasks.json), budget (configured trials) and variants (the TVM variants compiled from it).
     """
     timing = read_json(timing_path)
     frame = load_results(eval_paths, timing)

@@ -14,31 +14,34 @@ from pathlib import Path
 FAILED_S = 1e9
 
 
-def task_run_times(database: str | Path, workloads: dict[str, str]) -> dict[str, list[float]]:
+def task_run_times(databases: list[str | Path], workloads: dict[str, str]) -> dict[str, list[float]]:
     """Each task's measured seconds per call, trial by trial, in the order they were committed
     (a failed trial is inf: it spent a trial and found nothing).
 
-    `workloads` maps task names to the structural hashes the database files them under
-    (tasks.json, written by `tune.write_tasks`). Records of other workloads are ignored.
+    `databases` are the shards' JSON databases, whose files grow by appending, so their lines
+    are in trial order; the merged database is not (`merge_databases` reads records back best
+    first, which drew a flat curve). `workloads` maps task names to the structural hashes the
+    databases file them under (tasks.json, written by `tune.write_tasks`).
     """
-    database = Path(database)
-    hashes = [json.loads(line)[0] for line in (database / "database_workload.json").read_text().splitlines()
-              if line.strip()]
     task_of = {shash: name for name, shash in workloads.items()}
     times: dict[str, list[float]] = {name: [] for name in workloads}
-    for number, line in enumerate((database / "database_tuning_record.json").read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            index, record = json.loads(line)
-            run_secs = record[1]
-        except (ValueError, IndexError, TypeError) as error:
-            raise ValueError(f"{database / 'database_tuning_record.json'}:{number}: not a tuning record ({error})")
-        name = task_of.get(hashes[index])
-        if name is None:
-            continue
-        seconds = sum(run_secs) / len(run_secs) if run_secs else math.inf
-        times[name].append(seconds if seconds < FAILED_S else math.inf)
+    for database in map(Path, databases):
+        hashes = [json.loads(line)[0] for line in (database / "database_workload.json").read_text().splitlines()
+                  if line.strip()]
+        records = database / "database_tuning_record.json"
+        for number, line in enumerate(records.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                index, record = json.loads(line)
+                run_secs = record[1]
+            except (ValueError, IndexError, TypeError) as error:
+                raise ValueError(f"{records}:{number}: not a tuning record ({error})") from error
+            name = task_of.get(hashes[index])
+            if name is None:
+                continue
+            seconds = sum(run_secs) / len(run_secs) if run_secs else math.inf
+            times[name].append(seconds if seconds < FAILED_S else math.inf)
     return times
 
 
@@ -62,9 +65,9 @@ def tuning_curve(times: dict[str, list[float]], calls: dict[str, int], points: i
     return curve
 
 
-def curve_of(database: str | Path, tasks_json: str | Path) -> list[dict]:
-    """The tuning curve of one database, with the tasks.json written beside it."""
+def curve_of(databases: list[str | Path], tasks_json: str | Path) -> list[dict]:
+    """The tuning curve of one architecture's shard databases, with the tasks.json beside them."""
     tasks = json.loads(Path(tasks_json).read_text())
     if "calls" not in tasks or "workloads" not in tasks:
         raise ValueError(f"{tasks_json}: written by an older version (no 'calls'/'workloads'); rerun rule tvm_tasks")
-    return tuning_curve(task_run_times(database, tasks["workloads"]), tasks["calls"])
+    return tuning_curve(task_run_times(databases, tasks["workloads"]), tasks["calls"])
