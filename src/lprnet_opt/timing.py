@@ -85,13 +85,11 @@ def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup:
     for line in sys.stdin:
         command, *numbers = line.split()
         if command == "block":
-            runner(sample)  # caches and thread pools are cold after the other processes' blocks
-            times = []
-            for _ in range(int(numbers[0])):
-                start = time.perf_counter()
-                runner(sample)
-                times.append(round((time.perf_counter() - start) * 1e3, 5))
-            print(REPLY + json.dumps(times), flush=True)
+            # One untimed call first (caches and thread pools are cold after the other
+            # processes' blocks), then the timed ones; the parent does the pausing.
+            calls = int(numbers[0])
+            times = time_interleaved({"v": runner}, sample, 0, calls, block=calls, settle_s=0.0)["v"]
+            print(REPLY + json.dumps([round(float(t), 5) for t in times]), flush=True)
         elif command == "finish":
             batch, runs = int(numbers[0]), int(numbers[1])
             ips = throughput(runner, sample, batch, runs) if batch else None
