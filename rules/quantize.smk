@@ -2,10 +2,9 @@ rule quantize:
     input:
         weights=lambda w: source_weights(w.variant),
         split="results/data/split.json",
-        extra=distill_plates(config["quantization"]["finetune_epochs"] > 0),
         code=package_code("quantize.py"),
     output:
-        model="results/quantize/{variant}.pt",
+        model="results/quantize/{variant}.pt2",
         info="results/quantize/{variant}.json",
     log:
         "logs/quantize/{variant}.log",
@@ -19,12 +18,55 @@ rule quantize:
         threads=config["threads"],
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
-        finetune={
-            "epochs": config["quantization"]["finetune_epochs"],
-            "learning_rate": config["quantization"]["finetune_learning_rate"],
-            "batch_size": config["distillation"]["batch_size"],
-            "temperature": config["distillation"]["temperature"],
-            "seed": config["distillation"]["seed"],
-        },
     script:
         "../scripts/quantize.py"
+
+
+# INT8 with ONNX Runtime's own quantizer, on an INT8-friendly export of the source weights.
+rule onnx_int8:
+    input:
+        weights=lambda w: source_weights(w.variant),
+        split="results/data/split.json",
+        code=package_code("onnx_int8.py", "runtimes/onnx_runtime"),
+    output:
+        model="results/onnx_int8/{variant}.onnx",
+        info="results/onnx_int8/{variant}.json",
+    log:
+        "logs/onnx_int8/{variant}.log",
+    benchmark:
+        "benchmarks/onnx_int8/{variant}.tsv"
+    threads: cpu_claim()
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        threads=config["threads"],
+        max_fp32_layers=config["quantization"]["max_fp32_layers"],
+        scan_images=config["quantization"]["scan_images"],
+        timing_runs=config["timing"]["runs"],
+    script:
+        "../scripts/onnx_int8.py"
+
+
+# INT8 with NNCF, on the fp32 ONNX export that the OpenVINO peer runs.
+rule openvino_int8:
+    input:
+        onnx=lambda w: f"results/onnx/{VARIANTS[w.variant]['source']}.onnx",
+        split="results/data/split.json",
+        code=package_code("openvino_int8.py"),
+    output:
+        model="results/openvino_int8/{variant}.xml",
+        weights="results/openvino_int8/{variant}.bin",
+        info="results/openvino_int8/{variant}.json",
+    log:
+        "logs/openvino_int8/{variant}.log",
+    benchmark:
+        "benchmarks/openvino_int8/{variant}.tsv"
+    threads: cpu_claim()
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        threads=config["threads"],
+    script:
+        "../scripts/openvino_int8.py"

@@ -2,7 +2,8 @@
 
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.onnx_export import export_onnx
+from lprnet_opt.rewrites import fp32_graph
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-export_onnx(load_model(snakemake.input.weights), snakemake.output[0])
+export_onnx(fp32_graph(load_model(snakemake.input.weights)), snakemake.output[0])

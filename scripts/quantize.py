@@ -1,27 +1,22 @@
-"""Build one INT8 variant from its source weights (rule quantize)."""
+"""Build one PT2E INT8 variant from its source weights (rule quantize)."""
 
-import numpy as np
 import torch
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.data import load_folder, read_split
-from lprnet_opt.distill import DistillSettings
+from lprnet_opt.data import read_split
 from lprnet_opt.quantize import build_quantized
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.params.threads)
 calibration = read_split(snakemake.input.split, "calibration")
-# Fine-tuning images are never evaluation images: the calibration split plus generated plates.
-extra = [load_folder(snakemake.input.extra).images] if snakemake.input.extra else []
 info = build_quantized(
     lambda: load_model(snakemake.input.weights),
     calibration.images,
-    np.concatenate([calibration.images, *extra]),
-    DistillSettings(**snakemake.params.finetune),
     snakemake.params.max_fp32_layers,
     snakemake.params.scan_images,
+    snakemake.params.threads,
     snakemake.output.model,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -16,6 +16,8 @@ VARIANTS = validate_config({"variants": {
     "onnxruntime": {"kind": "onnx"},
     "pruned_openvino": {"kind": "openvino", "source": "pruned"},
     "torch_compile": {"kind": "torch_compile"},
+    "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned"},
+    "openvino_int8": {"kind": "openvino_int8"},
 }})["variants"]
 BASE = "data/base.pth"
 
@@ -30,16 +32,20 @@ def test_every_variant_is_checked_against_the_fp32_model_it_was_built_from():
         "onnxruntime": [BASE],
         "pruned_openvino": ["results/prune/pruned.pt"],
         "torch_compile": [BASE],  # its artifact is that same file, but it runs through inductor
+        "pruned_onnx_int8": ["results/prune/pruned.pt"],
+        "openvino_int8": [BASE],
     }
 
 
 def test_artifacts_weights_and_build_records():
     assert {v: artifact_of(v, VARIANTS, BASE) for v in VARIANTS} == {
         "baseline": BASE, "pruned": "results/prune/pruned.pt",
-        "pruned_quantized": "results/quantize/pruned_quantized.pt", "pruned_mlc": "results/tvm/pruned_mlc/model.so",
+        "pruned_quantized": "results/quantize/pruned_quantized.pt2", "pruned_mlc": "results/tvm/pruned_mlc/model.so",
         "onnxruntime": "results/onnx/baseline.onnx", "pruned_openvino": "results/onnx/pruned.onnx",
-        "torch_compile": BASE,
+        "torch_compile": BASE, "pruned_onnx_int8": "results/onnx_int8/pruned_onnx_int8.onnx",
+        "openvino_int8": "results/openvino_int8/openvino_int8.xml",
     }
+    assert build_info_of("openvino_int8", VARIANTS) == ["results/openvino_int8/openvino_int8.json"]
     assert weights_of("pruned_mlc", VARIANTS, BASE) == "results/prune/pruned.pt"
     assert build_info_of("pruned_mlc", VARIANTS) == ["results/tvm/pruned_mlc/build.json"]
     assert build_info_of("onnxruntime", VARIANTS) == []

@@ -10,7 +10,7 @@ from torch import nn
 
 from lprnet_opt.checkpoint import CheckpointError, load_model
 from lprnet_opt.model import LPRNet, fold_batchnorm
-from lprnet_opt.tvm.rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes
+from lprnet_opt.rewrites import ChannelPrefixMaxPool, group_strided_channels, pad_classes, pools_as_depthwise
 
 
 class OriginalForward(nn.Module):
@@ -88,7 +88,8 @@ def test_prediction_does_not_depend_on_batch_mates(model):
 
 
 def test_export_rewrites_keep_the_logits(model):
-    """Class padding and strided-channel grouping (what TVM compiles) change no logit."""
+    """Class padding, strided-channel grouping (what TVM compiles) and depthwise context pools
+    (the INT8 ONNX graph) change no logit."""
     folded = fold_batchnorm(model)
     padded = pad_classes(folded)
     assert padded.model.backbone[20].out_channels == padded.model.container[0].out_channels == 80
@@ -96,10 +97,13 @@ def test_export_rewrites_keep_the_logits(model):
     grouped = group_strided_channels(folded)
     assert [type(grouped.backbone[i]) for i in (7, 14)] == [ChannelPrefixMaxPool] * 2
     both = pad_classes(grouped)
+    depthwise = pools_as_depthwise(grouped)
+    assert [type(p) for p in depthwise.context_pools] == [nn.Conv2d] * 3 + [nn.Identity]
+    assert [p.groups for p in depthwise.context_pools[:3]] == [64, 128, 256]
     x = torch.randn(4, 3, 24, 94)
     with torch.no_grad():
         reference = folded(x)
-        for rewritten in (padded, grouped, both):
+        for rewritten in (padded, grouped, both, depthwise):
             torch.testing.assert_close(rewritten(x), reference, rtol=1e-5, atol=1e-5)
     for rewrite in (pad_classes, group_strided_channels):
         with pytest.raises(ValueError, match="fold_batchnorm"):

@@ -39,6 +39,9 @@ TINY = {
         "quantized": {"kind": "quantized"},
         "pruned": {"kind": "pruned", "ratio": 0.5},
         "pruned_quantized": {"kind": "quantized", "source": "pruned"},
+        # Each INT8 kind from the pruned source; the baseline source is the same rule.
+        "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned"},
+        "pruned_openvino_int8": {"kind": "openvino_int8", "source": "pruned"},
         "mlc": {"kind": "tvm"},
         "pruned_mlc": {"kind": "tvm", "source": "pruned"},
         "onnxruntime": {"kind": "onnx"},
@@ -70,6 +73,7 @@ def workflow(tmp_path_factory, random_weights_module) -> Path:
     shutil.copy(random_weights_module, workdir / "weights.pth")
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     result = snakemake(workdir, "report")
+    (workdir / "snakemake.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 
@@ -143,6 +147,45 @@ def test_every_recommendation_snippet_runs_and_matches_the_runtime(workflow):
         assert done.returncode == 0, f"{kind}: {done.stderr[-2000:]}"
         expected = load_runner(KINDS[kind].runtime, workflow / artifact, 1)(np.zeros(BATCH1_SHAPE, np.float32))
         np.testing.assert_allclose(np.load(workflow / "snippet.npy"), expected, atol=1e-3, err_msg=kind)
+
+
+def test_no_log_of_the_run_mentions_a_deprecation(workflow):
+    """Neither torch quantization, TorchScript, the ONNX exporter nor anything else the run
+    calls warns that it is deprecated: not in any rule's log, nor in Snakemake's own output."""
+    logs = [workflow / "snakemake.log", *sorted((workflow / "logs").rglob("*.log"))]
+    assert len(logs) > 20
+    flagged = {str(p.relative_to(workflow)): [line for line in p.read_text(errors="replace").splitlines()
+                                              if "deprecat" in line.lower()] for p in logs}
+    assert not any(flagged.values()), {k: v[:3] for k, v in flagged.items() if v}
+
+
+def test_int8_builds_calibrate_on_calibration_images_only(workflow):
+    split = json.loads((workflow / "results/data/split.json").read_text())
+    assert len(split["calibration"]) == 16 and len(split["evaluation"]) == 24
+    builds = {"pruned_quantized": "quantize", "pruned_onnx_int8": "onnx_int8", "pruned_openvino_int8": "openvino_int8"}
+    for variant, stage in builds.items():
+        info = json.loads((workflow / f"results/{stage}/{variant}.json").read_text())
+        assert info["calibration_images"] == 16, variant
+    onnx_info = json.loads((workflow / "results/onnx_int8/pruned_onnx_int8.json").read_text())
+    assert onnx_info["calibration_method"] in {r["method"] for r in onnx_info["calibration_methods"]}
+    openvino = read_record(workflow / "results/eval/pruned_openvino_int8.json")
+    assert openvino.runtime_settings["INFERENCE_PRECISION_HINT"] == "f32"
+    assert openvino.size_bytes > (workflow / "results/openvino_int8/pruned_openvino_int8.bin").stat().st_size
+
+
+@pytest.mark.parametrize("bad", ["empty", "corrupt"])
+def test_bad_calibration_folder_is_one_line_naming_it(tmp_path, bad):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    if bad == "corrupt":
+        (folder / "京A12345.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "weights.pth").write_bytes(b"")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "calibration_images": str(folder)}))
+    result = snakemake(tmp_path, "results/data/split.json")
+    assert result.returncode != 0
+    errors = [line for line in (tmp_path / "logs/split/split.log").read_text().splitlines() if "Error" in line]
+    assert len(errors) == 1 and str(folder) in errors[0], errors
+    assert not (tmp_path / "results/data/split.json").exists()
 
 
 def test_split_is_disjoint(workflow):

@@ -1,3 +1,5 @@
+"""The three INT8 builds on tiny inputs: PT2E (quantized), ONNX Runtime (onnx_int8), NNCF (openvino_int8)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -5,80 +7,116 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from lprnet_opt.data import load_folder
-from lprnet_opt.distill import DistillSettings
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.model import predict_logits
-from lprnet_opt.quantize import ALWAYS_FP32, build_quantized, finetune_quantized, quantize_model
-from lprnet_opt.synth import write_synthetic_folder
+from lprnet_opt.quantize import ALWAYS_FP32, build_quantized, quantize_model
+from lprnet_opt.runtimes import load_runner
+from lprnet_opt.sensitivity import choose_fp32_layers, leave_one_out
 
-NO_FINETUNE = DistillSettings(epochs=0, batch_size=8, learning_rate=1e-4, temperature=2.0, seed=0)
 
 
-def test_quantized_artifact_runs_from_its_file_alone(random_weights, tmp_path):
-    rng = np.random.default_rng(1)
-    calibration = rng.uniform(-1, 1, (16, 3, 24, 94)).astype(np.float32)
-    path = tmp_path / "quantized.pt"
-    info = build_quantized(lambda: load_model(random_weights), calibration, calibration, NO_FINETUNE, 1, 8, path)
+def run_alone(code: str, blocked: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`code` in a fresh isolated interpreter in which importing any of `blocked` fails."""
+    guard = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)
+    return subprocess.run([sys.executable, "-I", "-c", guard + code], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def calibration() -> np.ndarray:
+    return np.random.default_rng(1).uniform(-1, 1, (16, 3, 24, 94)).astype(np.float32)
+
+
+def test_pt2e_artifact_is_int8_lowered_and_runs_from_its_file_alone(random_weights, calibration, tmp_path):
+    path = tmp_path / "quantized.pt2"
+    info = build_quantized(lambda: load_model(random_weights), calibration, 0, 8, 1, path)
     assert set(ALWAYS_FP32) <= set(info["fp32_layers"])
-    assert len(info["sensitivity"]) == 16  # the fully quantized row plus one per candidate conv
+    # The lowering check: inductor fused and lowered every quantized conv to oneDNN's qconv.
+    lowered = info["inductor_qconv_lowerings"]
+    assert lowered["qconv_unary_lower_count"] >= 15, lowered
+    # int8 weights only (the fp32 originals are dropped): far below the fp32 checkpoint.
+    assert path.stat().st_size < 0.35 * random_weights.stat().st_size
     np.save(tmp_path / "x.npy", calibration[:2])
-    # A fresh interpreter with only torch: no project code on the path.
-    script = (
-        "import sys, numpy as np, torch; "
-        "m = torch.jit.load(sys.argv[1]); "
-        "y = m(torch.from_numpy(np.load(sys.argv[2]))); "
-        "assert y.shape == (2, 68, 18), y.shape; print('ok')"
+    # A fresh interpreter with torch alone: neither this project nor torchao can be imported.
+    code = (
+        "import numpy as np, torch, torch.ao.quantization.fx._decomposed\n"
+        "torch._inductor.config.freezing = True\n"
+        "model = torch.compile(torch.export.load('quantized.pt2').module())\n"
+        "with torch.inference_mode(): y = model(torch.from_numpy(np.load('x.npy')))\n"
+        "assert y.shape == (2, 68, 18), y.shape\n"
     )
-    out = subprocess.run([sys.executable, "-I", "-c", script, str(path), str(tmp_path / "x.npy")],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "lprnet_opt" not in out.stderr
-    # INT8 is a quarter of fp32; the convs the scan kept in fp32 (on random weights it may pick
-    # the largest) keep their full size.
-    fp32_bytes = sum(p.numel() * 4 for name, p in load_model(random_weights).named_parameters()
-                     if name.startswith(tuple(info["fp32_layers"])))
-    assert path.stat().st_size < 0.35 * random_weights.stat().st_size + fp32_bytes
+    done = run_alone(code, ["lprnet_opt", "torchao"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "deprecated" not in done.stderr.lower(), done.stderr[-2000:]
 
 
-def test_finetuning_brings_int8_closer_to_fp32(tmp_path):
-    # The shipped synthetic baseline: a trained model, whose INT8 error is real.
-    weights = Path(__file__).resolve().parents[1] / "data" / "baseline_synthetic.pth"
-    write_synthetic_folder(tmp_path, 80, seed=11)
-    images = load_folder(tmp_path).images
-    calibration, held_out = images[:64], images[64:]
-    teacher = load_model(weights)
-    reference = predict_logits(teacher, held_out)
-    fp32 = list(ALWAYS_FP32)
-    calibrated = quantize_model(load_model(weights), calibration, fp32)
-    settings = DistillSettings(epochs=2, batch_size=16, learning_rate=2e-5, temperature=2.0, seed=0)
-    tuned, history = finetune_quantized(load_model(weights), teacher, calibration, calibration, fp32, settings)
-    assert [h["epoch"] for h in history] == [1, 2]
-    error = {name: float(np.mean((predict_logits(m, held_out) - reference) ** 2))
-             for name, m in (("calibrated", calibrated), ("tuned", tuned))}
-    assert error["tuned"] < error["calibrated"], error
+def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_weights, calibration, tmp_path):
+    from lprnet_opt.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
+
+    path = tmp_path / "model.onnx"
+    info = build_onnx_int8(load_model(random_weights), calibration, 1, 8, 1, 20, path)
+    assert [r["method"] for r in info["calibration_methods"]] == list(CALIBRATION_METHODS)
+    assert info["calibration_method"] == min(info["calibration_methods"], key=lambda r: r["logit_mse"])["method"]
+    assert {r["activation"] for r in info["activation_types"]} == {"uint8", "int8"}
+    assert len(info["sensitivity"]) == 1 + 18  # fully INT8, then each conv (and depthwise pool) alone fp32
+    assert any(n.startswith("/container") for n in info["fp32_layers"])
+    np.save(tmp_path / "x.npy", calibration[:2])
+    code = (
+        "import numpy as np, onnxruntime as ort\n"
+        "session = ort.InferenceSession('model.onnx', providers=['CPUExecutionProvider'])\n"
+        "y = session.run(None, {'images': np.load('x.npy')})[0]\n"
+        "assert y.shape == (2, 68, 18), y.shape\n"
+        "assert {i.op_type for i in __import__('onnx').load('model.onnx').graph.node} >= {'QuantizeLinear', 'DequantizeLinear'}\n"
+    )
+    done = run_alone(code, ["lprnet_opt", "torch", "openvino"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
-def quantized_conv_error(weight_range: tuple[int, int]) -> float:
-    """Worst-case u8 x s8 products through fbgemm, against the same integers multiplied in fp32."""
-    import torch
+def test_openvino_int8_runs_with_openvino_alone(random_weights, calibration, tmp_path):
+    from lprnet_opt.onnx_export import export_onnx
+    from lprnet_opt.openvino_quantize import PRESETS, build_openvino_int8
+    from lprnet_opt.rewrites import fp32_graph
 
-    torch.backends.quantized.engine = "x86"
-    conv = torch.ao.nn.quantized.Conv2d(64, 1, 1)
-    weight = torch.quantize_per_channel(torch.full((1, 64, 1, 1), float(weight_range[1])), torch.ones(1),
-                                        torch.zeros(1, dtype=torch.long), 0, torch.qint8)
-    conv.set_weight_bias(weight, None)
-    conv.scale, conv.zero_point = 2.0**13, 0  # 255 steps cover the largest exact output
-    image = torch.quantize_per_tensor(torch.full((1, 64, 1, 1), 255.0), 1.0, 0, torch.quint8)
-    exact = 255.0 * weight_range[1] * 64
-    return abs(conv(image).dequantize().item() - exact) / exact
+    export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")
+    path = tmp_path / "model.xml"
+    info = build_openvino_int8(tmp_path / "fp32.onnx", calibration, 1, path)
+    assert {r["preset"] for r in info["candidates"]} == set(PRESETS) and info["preset"] in PRESETS
+    assert info["runtime_settings"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert path.with_suffix(".bin").stat().st_size < 0.5 * (tmp_path / "fp32.onnx").stat().st_size
+    np.save(tmp_path / "x.npy", calibration[:2])
+    code = (
+        "import numpy as np, openvino as ov\n"
+        "model = ov.Core().compile_model('model.xml', 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})\n"
+        "y = model(np.load('x.npy'))[0]\n"
+        "assert y.shape == (2, 68, 18), y.shape\n"
+        "assert any('FakeQuantize' == op.get_type_name() for op in ov.Core().read_model('model.xml').get_ops())\n"
+    )
+    done = run_alone(code, ["lprnet_opt", "torch", "onnxruntime"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_int8_bit_split_does_not_saturate_fbgemm():
-    # Full-range s8 weights can overflow the int16 pair sums on CPUs without VNNI; the 7-bit
-    # weights the quantizer uses cannot. The output is rounded to an 8192-wide step.
-    from lprnet_opt.quantize import ACTIVATION_RANGE, WEIGHT_RANGE
+def test_sensitivity_scan_keeps_the_layer_whose_error_it_removes():
+    reference = np.zeros((4, 68, 18), np.float32)
+    error_of = {"a": 0.1, "b": 0.5, "c": 0.0}  # kept fp32, layer X leaves this much logit error
 
-    assert ACTIVATION_RANGE == (0, 255) and 2 * 255 * max(abs(w) for w in WEIGHT_RANGE) <= 32767
-    assert quantized_conv_error(WEIGHT_RANGE) < 0.01
+    def quantized_logits(kept: list[str]) -> np.ndarray:
+        return reference + (error_of[kept[0]] if kept else 0.6)
+
+    scan = leave_one_out(quantized_logits, ["a", "b", "c"], reference)
+    assert [r["layer"] for r in scan] == ["none", "a", "b", "c"]
+    assert scan[0]["logit_mse"] == pytest.approx(0.36)
+    assert choose_fp32_layers(scan, 1) == ["c"] and choose_fp32_layers(scan, 2) == ["c", "a"]
+
+
+def test_pt2e_runtime_matches_the_converted_graph(random_weights, calibration, tmp_path):
+    """What inductor runs is what was calibrated: the compiled artifact's logits against the
+    converted graph's reference (decomposed) execution."""
+    from lprnet_opt.quantize import save_exported
+
+    converted = quantize_model(load_model(random_weights), calibration, list(ALWAYS_FP32))
+    expected = predict_logits(converted, calibration[:4])
+    save_exported(converted, tmp_path / "q.pt2")
+    got = np.concatenate([load_runner("exported_inductor", tmp_path / "q.pt2", 1)(calibration[i : i + 1]) for i in range(4)])
+    scale = np.abs(expected).max()
+    assert np.abs(got - expected).max() < 0.05 * scale

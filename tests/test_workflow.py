@@ -99,7 +99,8 @@ TINY_PARSE = {
     "variants": {
         "baseline": {"kind": "baseline"}, "quantized": {"kind": "quantized"}, "pruned": {"kind": "pruned", "ratio": 0.5},
         "mlc": {"kind": "tvm"}, "onnxruntime": {"kind": "onnx"}, "openvino": {"kind": "openvino"},
-        "torch_compile": {"kind": "torch_compile"},
+        "torch_compile": {"kind": "torch_compile"}, "onnx_int8": {"kind": "onnx_int8"},
+        "openvino_int8": {"kind": "openvino_int8"},
     },
 }
 
@@ -165,9 +166,11 @@ def test_parse_gives_the_same_jobs_on_different_cpus(tmp_path):
 SCRIPT_OF = {"synthetic_plates": "synthetic_plates.py", "split": "split.py", "prune": "prune.py",
              "quantize": "quantize.py", "tvm_tasks": "tvm_tasks.py", "tvm_tune_shard": "tvm_tune_shard.py",
              "tvm_merge": "tvm_merge.py", "tvm_compile": "tvm_compile.py", "onnx_export": "onnx_export.py",
-             "measure": "measure.py", "timing": "timing.py", "summarize": "summarize.py"}
-RUNTIME_OF = {"baseline": "eager", "quantized": "torchscript", "pruned": "eager", "mlc": "tvm_vm",
-              "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime", "torch_compile": "inductor"}
+             "measure": "measure.py", "timing": "timing.py", "summarize": "summarize.py",
+             "onnx_int8": "onnx_int8.py", "openvino_int8": "openvino_int8.py"}
+RUNTIME_OF = {"baseline": "eager", "quantized": "exported_inductor", "pruned": "eager", "mlc": "tvm_vm",
+              "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime", "torch_compile": "inductor",
+              "onnx_int8": "onnx_runtime", "openvino_int8": "openvino_runtime"}
 
 
 def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):
@@ -178,7 +181,10 @@ def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):
             continue
         code = {Path(p).resolve() for p in inputs if "src/lprnet_opt" in p}
         expected = set(import_closure(REPO / "scripts" / SCRIPT_OF[rule], PACKAGE))
-        runtimes = {"measure": [RUNTIME_OF.get(Path(outputs[0]).stem)], "timing": set(RUNTIME_OF.values())}
+        # Runtimes a script picks by name: the variant's for measure, every one for timing, and
+        # ONNX Runtime for the ONNX INT8 build, which measures its candidates with it.
+        runtimes = {"measure": [RUNTIME_OF.get(Path(outputs[0]).stem)], "timing": set(RUNTIME_OF.values()),
+                    "onnx_int8": ["onnx_runtime"]}
         for name in runtimes.get(rule, []):
             runtime = PACKAGE / "runtimes" / f"{name}.py"
             expected |= {runtime.resolve(), *import_closure(runtime, PACKAGE)}

@@ -105,7 +105,8 @@ def content_hashes(paths: list[Path]) -> dict[str, Path]:
 
 
 def make_split(images: str | Path, calibration_images: str | Path | None, calibration_fraction: float) -> dict:
-    """Calibration and evaluation image paths, checked to share no image (by content).
+    """Calibration and evaluation image paths, checked to share no image (by content) and to
+    be readable plates, so bad input stops the run here with one line naming the file.
 
     With no separate calibration folder, `images` is split by a hash of each file name.
     """
@@ -127,6 +128,8 @@ def make_split(images: str | Path, calibration_images: str | Path | None, calibr
                 f"config key calibration_images: {len(shared)} calibration image(s) in {calibration_images} "
                 f"are also evaluation images in {images}"
             )
+    for paths in (calibration, evaluation):
+        load_plates(paths)  # every image decodes and every label is valid, before any job reads them
     return {
         "calibration": [str(p) for p in calibration],
         "evaluation": [str(p) for p in evaluation],

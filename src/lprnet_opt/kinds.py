@@ -53,6 +53,9 @@ with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""
 _ONNX = """import numpy as np, onnxruntime as ort
 session = ort.InferenceSession("{artifact}", providers=["CPUExecutionProvider"])
 logits = session.run(None, {{"images": np.zeros((1, 3, 24, 94), np.float32)}})[0]"""
+_OPENVINO = """import numpy as np, openvino as ov  # f32: fp32 layers stay fp32 on CPUs with bf16
+model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT": "f32"}})
+logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""
 
 
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
@@ -68,11 +71,11 @@ KINDS: dict[str, Kind] = {
              runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
              build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
              makes_weights=True, sweep=True, snippet=_EAGER),
-        Kind("quantized", "static INT8 (x86), TorchScript", runtime="torchscript",
-             artifact="results/quantize/{variant}.pt", rule="quantize",
+        Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
+             artifact="results/quantize/{variant}.pt2", rule="quantize",
              build_info="results/quantize/{variant}.json", sources=FP32_SOURCES,
-             snippet="""import torch
-model = torch.jit.load("{artifact}")
+             snippet="""import torch, torch.ao.quantization.fx._decomposed  # registers the (de)quantize ops
+torch._inductor.config.freezing = True; model = torch.compile(torch.export.load("{artifact}").module())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
         Kind("tvm", "TVM Relax build tuned with MetaSchedule", runtime="tvm_vm",
              artifact="results/tvm/{variant}/model.so", rule="tvm_compile",
@@ -85,9 +88,13 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES, snippet=_ONNX),
         Kind("openvino", "OpenVINO fp32 peer, on the ONNX export", runtime="openvino_runtime",
              artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES,
-             snippet="""import numpy as np, openvino as ov
-model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT": "f32"}})
-logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""),
+             snippet=_OPENVINO),
+        Kind("onnx_int8", "static INT8 by onnxruntime.quantization (QDQ), on ONNX Runtime",
+             runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
+             build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, snippet=_ONNX),
+        Kind("openvino_int8", "static INT8 by NNCF, OpenVINO IR on OpenVINO", runtime="openvino_runtime",
+             artifact="results/openvino_int8/{variant}.xml", rule="openvino_int8",
+             build_info="results/openvino_int8/{variant}.json", sources=FP32_SOURCES, snippet=_OPENVINO),
         Kind("torch_compile", "torch.compile (inductor) peer of the source weights",
              runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
              snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class

@@ -6,6 +6,7 @@ times every variant side by side, so accuracy jobs need not reserve the machine.
 from __future__ import annotations
 
 import gzip
+import importlib
 import logging
 import time
 from pathlib import Path
@@ -46,6 +47,19 @@ def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: i
     return logits, greedy_decode(logits)
 
 
+def size_of_artifact(path: str | Path) -> tuple[int, int]:
+    """`size_on_disk` of everything the artifact loads: OpenVINO IR is the .xml and its .bin."""
+    path = Path(path)
+    parts = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    sizes = [size_on_disk(p) for p in parts]
+    return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
+
+
+def runtime_settings(runtime: str, threads: int) -> dict:
+    module = importlib.import_module(f"lprnet_opt.runtimes.{runtime}")
+    return module.settings(threads) if hasattr(module, "settings") else {}
+
+
 def measure_variant(
     variant: str,
     kind: str,
@@ -76,7 +90,7 @@ def measure_variant(
                                                             f"reference {reference_weights}", REFERENCE_BATCH)
         baseline_plates = predict_plates(load_eager(baseline_weights, threads), images, "baseline",
                                          REFERENCE_BATCH)[1]
-    raw, packed = size_on_disk(artifact)
+    raw, packed = size_of_artifact(artifact)
     correct = [p == t for p, t in zip(plates, labels, strict=True)]
     gained, lost = discordant_pairs(correct, [p == t for p, t in zip(baseline_plates, labels, strict=True)])
     low, high = wilson_interval(sum(correct), len(labels))
@@ -104,6 +118,7 @@ def measure_variant(
         size_gzip_bytes=packed,
         threads=threads,
         env=environment(threads),
+        runtime_settings=runtime_settings(spec.runtime, threads),
         build=build or {},
         correct="".join("1" if c else "0" for c in correct),
     )

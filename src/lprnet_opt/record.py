@@ -52,6 +52,9 @@ class EvalRecord:
     # stage measures every variant side by side (results/timing.json).
     threads: int
     env: dict = field(default_factory=dict)
+    # The runtime's own settings for this artifact (runtimes.<runtime>.settings), e.g.
+    # OpenVINO's precision hint; {} for runtimes without any.
+    runtime_settings: dict = field(default_factory=dict)
     # The build rule's record (kinds.build_info_of), or {} for kinds without a build.
     build: dict = field(default_factory=dict)
     # Per evaluation plate, in split order: "1" read exactly, "0" not. Paired tests need it.
@@ -80,4 +83,4 @@ def read_record(path: str | Path) -> EvalRecord:
 
 
 # Scalar fields, in order: the report's table and summary.csv.
-SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "build", "correct")]
+SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "runtime_settings", "build", "correct")]

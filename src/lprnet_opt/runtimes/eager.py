@@ -10,10 +10,12 @@ import torch
 from ..checkpoint import load_model
 
 
-def torch_runner(module: torch.nn.Module, threads: int):
-    """Run a torch module on numpy images in eval mode, channels-last."""
+def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False):
+    """Run a torch module on numpy images in eval mode, channels-last. An exported program's
+    module was captured in eval mode and refuses `.eval()`."""
     torch.set_num_threads(threads)
-    module.eval()
+    if not exported:
+        module.eval()
     # channels_last is the fast layout for this model's pooling and convs on CPU: NCHW
     # max_pool2d measured about 10x slower (docs/performance.md).
     module = module.to(memory_format=torch.channels_last)

@@ -7,7 +7,8 @@ import torch
 
 from ..geometry import BATCH1_SHAPE
 from ..model import LPRNet, fold_batchnorm
-from .rewrites import group_strided_channels, pad_classes
+from ..quiet import quiet_torch_internals
+from ..rewrites import group_strided_channels, pad_classes
 from .setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm
 
 
@@ -19,7 +20,7 @@ def export_relax(model: LPRNet):
     the output channels innermost in the weights too, so each vector of weights is one
     contiguous load (the weights are constants: the transpose is folded at build time). Only
     the input and the output are transposed; every op in between follows the convs' layout.
-    Two exact rewrites (`tvm.rewrites`) serve the same layout: class channels padded to
+    Two exact rewrites (`rewrites.py`) serve the same layout: class channels padded to
     whole vectors, and the channels that strided pools keep grouped into a contiguous prefix.
     """
     import_tvm()
@@ -29,6 +30,7 @@ def export_relax(model: LPRNet):
     example = torch.zeros(BATCH1_SHAPE)
     with torch.no_grad():
         rewritten = pad_classes(group_strided_channels(fold_batchnorm(model)))
+        quiet_torch_internals()
         program = torch.export.export(rewritten, (example,))
     mod = from_exported_program(program, keep_params_as_input=False)
     return relax.transform.ConvertLayout({"relax.nn.conv2d": [CONV_LAYOUT, KERNEL_LAYOUT]})(mod)

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..chars import NUM_CLASSES
+from ..geometry import padded_width
 
 REQUIRED_FFI = "0.1.14.post1"
 # The data and kernel layouts every conv is converted to before tuning (tvm.graph.export_relax).
@@ -22,9 +23,6 @@ REQUIRED_FFI = "0.1.14.post1"
 # OHWI each weight vector was a 16-way strided gather (docs/tvm-tuning.md).
 # Part of the tuning key: tasks, and so database records, differ per layout.
 CONV_LAYOUT, KERNEL_LAYOUT = "NHWC", "HWIO"
-# Float32 lanes of an AVX-512 vector (a multiple of every narrower width): the export pads
-# the class channels to a multiple of it (tvm.rewrites.pad_classes).
-VECTOR_LANES = 16
 
 
 class TVMSetupError(RuntimeError):
@@ -114,10 +112,6 @@ def graph_key(num_classes: int) -> str:
     (padded class width; strided-pool channels grouped), each of which changes the tasks."""
     layouts = f"{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
     return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}_grouped"
-
-
-def padded_width(channels: int, multiple: int = VECTOR_LANES) -> int:
-    return -(-channels // multiple) * multiple
 
 
 def target_key(spec: dict) -> str:

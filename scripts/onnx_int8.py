@@ -1,0 +1,20 @@
+"""Build one ONNX Runtime INT8 variant from its source weights (rule onnx_int8)."""
+
+from lprnet_opt.atomic import write_json
+from lprnet_opt.checkpoint import load_model
+from lprnet_opt.data import read_split
+from lprnet_opt.onnx_quantize import build_onnx_int8
+from lprnet_opt.workflow import setup_logging
+
+setup_logging(snakemake.log[0])
+calibration = read_split(snakemake.input.split, "calibration")
+info = build_onnx_int8(
+    load_model(snakemake.input.weights),
+    calibration.images,
+    max_fp32_layers=snakemake.params.max_fp32_layers,
+    scan_images=snakemake.params.scan_images,
+    threads=snakemake.params.threads,
+    timing_runs=snakemake.params.timing_runs,
+    path=snakemake.output.model,
+)
+write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -1,0 +1,11 @@
+"""Build one OpenVINO INT8 variant from its source's fp32 ONNX export (rule openvino_int8)."""
+
+from lprnet_opt.atomic import write_json
+from lprnet_opt.data import read_split
+from lprnet_opt.openvino_quantize import build_openvino_int8
+from lprnet_opt.workflow import setup_logging
+
+setup_logging(snakemake.log[0])
+calibration = read_split(snakemake.input.split, "calibration")
+info = build_openvino_int8(snakemake.input.onnx, calibration.images, snakemake.params.threads, snakemake.output.model)
+write_json({"source_onnx": snakemake.input.onnx, **info}, snakemake.output.info)
