@@ -48,6 +48,17 @@ def conv_nodes(path: str | Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "Conv" and not n.name.startswith(ALWAYS_FP32)]
 
 
+def module_of(node: str) -> str:
+    """The torch module an exported node came from: `/backbone.4/block/block.0/Conv` ->
+    `backbone.4.block.0`, so the report names layers alike for every INT8 build. Each scope
+    of the legacy exporter repeats its parent's attribute name before a Sequential index."""
+    name = ""
+    for part in node.strip("/").split("/")[:-1]:
+        parent = name.rsplit(".", 1)[-1]
+        name = f"{name}.{part.removeprefix(parent + '.')}" if name else part
+    return name
+
+
 def always_fp32_nodes(path: str | Path) -> list[str]:
     import onnx
 
@@ -120,6 +131,8 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         scan = leave_one_out(lambda kept: logits(build(method, "uint8", kept, "scan"), subset), conv_nodes(fp32),
                              reference[: len(subset)]) if max_fp32_layers > 0 else []
         fp32_nodes = choose_fp32_layers(scan, max_fp32_layers)
+        for row in scan:
+            row["node"], row["layer"] = row["layer"], "none" if row["layer"] == "none" else module_of(row["layer"])
 
         candidates = {a: build(method, a, fp32_nodes, a) for a in ACTIVATION_TYPES}
         times = time_interleaved({a: load_runner("onnx_runtime", p, threads) for a, p in candidates.items()},
@@ -140,7 +153,8 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         "calibration_methods": methods,
         "activation_type": activation,
         "activation_types": activations,
-        "fp32_layers": [*fp32_nodes, *rule_fp32],
+        "fp32_layers": sorted({module_of(n) or n.strip("/") for n in [*fp32_nodes, *rule_fp32]}),
+        "fp32_nodes": [*fp32_nodes, *rule_fp32],
         "sensitivity": scan,
         "calibration_images": len(calibration),
         "calibration_agreement": chosen["agreement"],
