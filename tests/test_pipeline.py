@@ -203,7 +203,9 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"variants": {"pruned": {"kind": "pruned", "ratio": 0.6}}}))
     assert jobs.pop("prune") == 1 and jobs.pop("tvm_compile") == 1  # pruned_mlc only
     assert jobs.pop("quantize") == 1  # pruned_quantized only
-    assert jobs.pop("measure") == 3  # pruned, pruned_quantized, pruned_mlc
+    assert jobs.pop("onnx_int8") == jobs.pop("openvino_int8") == 1  # the pruned INT8 builds
+    assert jobs.pop("onnx_export") == 1  # results/onnx/pruned.onnx, which openvino_int8 quantizes
+    assert jobs.pop("measure") == 5  # pruned and the four variants built from it
     assert jobs.pop("timing") == 1  # every variant again: ratios come from one run
     assert set(jobs) <= {"summarize", "report"}, jobs  # no tuning, no other variant
 
@@ -247,4 +249,5 @@ def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(w
 
 def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
-    assert jobs == {"measure": 1, "timing": 1, "summarize": 1, "report": 1}, jobs
+    # The ONNX Runtime variants, and the ONNX INT8 build, which times its candidates with it.
+    assert jobs == {"measure": 2, "onnx_int8": 1, "timing": 1, "summarize": 1, "report": 1}, jobs
