@@ -31,9 +31,12 @@ REFERENCE_BATCH = 64
 
 
 def size_on_disk(path: str | Path) -> tuple[int, int]:
-    """Raw and gzip-compressed bytes of a file, or of all files in a folder."""
+    """Raw and gzip-compressed bytes of a file (OpenVINO IR: the .xml and its .bin), or of all
+    files in a folder."""
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.suffix == ".xml":
+        files.append(path.with_suffix(".bin"))
     raw = sum(p.stat().st_size for p in files)
     packed = sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in files)
     return raw, packed
@@ -45,14 +48,6 @@ def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: i
     logits = run_batched(runner, images, batch_size)
     log.info("%s: predicted %d images in %.1fs", label, len(images), time.perf_counter() - start)
     return logits, greedy_decode(logits)
-
-
-def size_of_artifact(path: str | Path) -> tuple[int, int]:
-    """`size_on_disk` of everything the artifact loads: OpenVINO IR is the .xml and its .bin."""
-    path = Path(path)
-    parts = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
-    sizes = [size_on_disk(p) for p in parts]
-    return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
 
 
 def runtime_settings(runtime: str, threads: int) -> dict:
@@ -90,7 +85,7 @@ def measure_variant(
                                                             f"reference {reference_weights}", REFERENCE_BATCH)
         baseline_plates = predict_plates(load_eager(baseline_weights, threads), images, "baseline",
                                          REFERENCE_BATCH)[1]
-    raw, packed = size_of_artifact(artifact)
+    raw, packed = size_on_disk(artifact)
     correct = [p == t for p, t in zip(plates, labels, strict=True)]
     gained, lost = discordant_pairs(correct, [p == t for p, t in zip(baseline_plates, labels, strict=True)])
     low, high = wilson_interval(sum(correct), len(labels))

@@ -40,12 +40,13 @@ ALWAYS_FP32 = ("/context_norms", "/Concat", "/container", "/ReduceMean")
 ERROR_TOLERANCE = 1.1
 
 
-def conv_nodes(path: str | Path) -> list[str]:
-    """Conv nodes that the scan may leave in fp32 (those not fp32 by rule)."""
+def fp32_nodes_of(path: str | Path) -> tuple[list[str], list[str]]:
+    """The nodes that stay fp32 by rule, and the Conv nodes the scan may leave in fp32."""
     import onnx
 
-    graph = onnx.load(str(path)).graph
-    return [n.name for n in graph.node if n.op_type == "Conv" and not n.name.startswith(ALWAYS_FP32)]
+    nodes = onnx.load(str(path)).graph.node
+    return ([n.name for n in nodes if n.name.startswith(ALWAYS_FP32)],
+            [n.name for n in nodes if n.op_type == "Conv" and not n.name.startswith(ALWAYS_FP32)])
 
 
 def module_of(node: str) -> str:
@@ -57,12 +58,6 @@ def module_of(node: str) -> str:
         parent = name.rsplit(".", 1)[-1]
         name = f"{name}.{part.removeprefix(parent + '.')}" if name else part
     return name
-
-
-def always_fp32_nodes(path: str | Path) -> list[str]:
-    import onnx
-
-    return [n.name for n in onnx.load(str(path)).graph.node if n.name.startswith(ALWAYS_FP32)]
 
 
 def prepare_fp32(model, path: str | Path) -> None:
@@ -113,7 +108,7 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         work = Path(scratch)
         fp32 = work / "fp32.onnx"
         prepare_fp32(model, fp32)
-        rule_fp32 = always_fp32_nodes(fp32)
+        rule_fp32, candidates = fp32_nodes_of(fp32)
         reference = logits(fp32, calibration)
 
         def build(method: str, activation: str, fp32_nodes: list[str], name: str) -> Path:
@@ -128,7 +123,7 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         method = min(methods, key=lambda r: r["logit_mse"])["method"]
 
         subset = calibration[:scan_images]
-        scan = leave_one_out(lambda kept: logits(build(method, "uint8", kept, "scan"), subset), conv_nodes(fp32),
+        scan = leave_one_out(lambda kept: logits(build(method, "uint8", kept, "scan"), subset), candidates,
                              reference[: len(subset)]) if max_fp32_layers > 0 else []
         fp32_nodes = choose_fp32_layers(scan, max_fp32_layers)
         for row in scan:

@@ -26,15 +26,14 @@ PRESETS = ("MIXED", "PERFORMANCE")
 KEEP_FP32 = {"none": [], "context": [f"{prefix}.*" for prefix in ALWAYS_FP32]}
 
 
-def quantize_openvino(onnx_path: str | Path, images: np.ndarray, preset: str, keep_fp32: str):
-    """One NNCF INT8 model (in memory) calibrated on every image of `images`."""
+def quantize_openvino(model, images: np.ndarray, preset: str, keep_fp32: str):
+    """One NNCF INT8 model (in memory) of the OpenVINO `model`, calibrated on every image of
+    `images`; `model` itself is left as it was."""
     import nncf
-    import openvino
 
-    model = openvino.convert_model(str(onnx_path))
     dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     patterns = KEEP_FP32[keep_fp32]
-    return nncf.quantize(model, dataset, preset=getattr(nncf.QuantizationPreset, preset), subset_size=len(images),
+    return nncf.quantize(model.clone(), dataset, preset=getattr(nncf.QuantizationPreset, preset), subset_size=len(images),
                          ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False) if patterns else None)
 
 
@@ -60,10 +59,11 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, threads:
     import openvino
 
     reference = run_batched(load_runner("openvino_runtime", onnx_path, threads), calibration, 1)
+    fp32 = openvino.convert_model(str(onnx_path))
     rows, models = [], {}
     for preset in PRESETS:
         for keep in KEEP_FP32:
-            model = quantize_openvino(onnx_path, calibration, preset, keep)
+            model = quantize_openvino(fp32, calibration, preset, keep)
             with tempfile.TemporaryDirectory() as scratch:
                 xml = Path(scratch) / "candidate.xml"
                 openvino.save_model(model, str(xml), compress_to_fp16=False)

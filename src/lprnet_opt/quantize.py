@@ -42,27 +42,26 @@ EXAMPLE_SHAPE = (2, 3, IMAGE_HEIGHT, IMAGE_WIDTH)
 
 
 def movable(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """An exported graph whose `.eval()` and `.train()` work, as `predict_logits` and
-    `distill` call them (only dropout would change; BatchNorm is folded)."""
+    """An exported graph whose `.eval()` works, as `predict_logits` calls it (only dropout
+    would change; BatchNorm is folded)."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
     return allow_exported_model_train_eval(graph)
 
 
-def export_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
-    """The model as an exported graph with a dynamic batch axis."""
+def export_program(model: torch.nn.Module) -> torch.export.ExportedProgram:
+    """`torch.export` of the model with a dynamic batch axis."""
     batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model.eval(), (torch.zeros(EXAMPLE_SHAPE),), dynamic_shapes=({0: batch},))
-    return movable(program.module())
+    return torch.export.export(model, (torch.zeros(EXAMPLE_SHAPE),), dynamic_shapes=({0: batch},))
 
 
-def quantizer_for(fp32_modules: list[str], qat: bool = False):
+def quantizer_for(fp32_modules: list[str]):
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer,
         get_default_x86_inductor_quantization_config,
     )
 
-    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config(is_qat=qat))
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
     for name in fp32_modules:
         quantizer.set_module_name_qconfig(name, None)
     return quantizer
@@ -72,7 +71,8 @@ def quantize_model(model: torch.nn.Module, calibration: np.ndarray, fp32_modules
     """Export, annotate, calibrate on `calibration` images only, and convert to INT8."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = movable(prepare_pt2e(export_graph(fp32_graph(model)), quantizer_for(fp32_modules)))
+    exported = movable(export_program(fp32_graph(model).eval()).module())
+    prepared = movable(prepare_pt2e(exported, quantizer_for(fp32_modules)))
     predict_logits(prepared, calibration)
     return movable(convert_pt2e(prepared))
 
@@ -101,8 +101,7 @@ def save_exported(quantized: torch.fx.GraphModule, path: str | Path) -> None:
     project code, without example inputs, deflated: `torch.export.load` reads it as it is,
     and int8 weights and the graph's JSON shrink (measured: 0.75 MB -> 0.12 MB)."""
     drop_unused_attributes(quantized)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(quantized, (torch.zeros(EXAMPLE_SHAPE),), dynamic_shapes=({0: batch},))
+    program = export_program(quantized)
     program._example_inputs = None  # two sample images, 55 KB
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
         stored = Path(scratch) / "stored.pt2"
