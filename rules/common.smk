@@ -18,16 +18,16 @@ config.update(validate_config(config))
 VARIANTS = config["variants"]
 PACKAGE = Path(workflow.basedir) / "src" / "lprnet_opt"
 SCRIPTS = Path(workflow.basedir) / "scripts"
-# Tuning folder: the config target's key ("host" for null: resolved by rule tvm_tasks).
-TUNE_DIR = (
-    f"results/tvm/tune/{target_label(config['tvm']['target'])}/{graph_key(NUM_CLASSES)}"
-)
-# How the report names that database (the tuning curve's legend).
-TUNE_LABEL = f"target {target_label(config['tvm']['target'])}, architecture {graph_key(NUM_CLASSES)}"
+# Tuning folders: the config target's key ("host" for null: resolved by rule tvm_tasks), then
+# one folder per graph (tvm_graph).
+TUNE_ROOT = f"results/tvm/tune/{target_label(config['tvm']['target'])}"
+FULL_GRAPH = graph_key(NUM_CLASSES)
+SLIM_GRAPH = "slim_"
 
 
 wildcard_constraints:
     variant="[a-z][a-z0-9_]*",
+    graph="[a-z][a-z0-9_]*",
 
 
 def exclusive_threads():
@@ -124,15 +124,57 @@ def tvm_variants():
     return [v for v, spec in VARIANTS.items() if spec["kind"] == "tvm"]
 
 
+def tvm_graph(variant):
+    """A TVM variant's tuning folder: the full LPRNet's, or for weights that come from a
+    channel-pruned variant, that variant's (its widths are read from its weights by tvm_tasks).
+    """
+    name = VARIANTS[variant]["source"]
+    while True:
+        spec = VARIANTS[name]
+        if spec["kind"] == "channel_pruned":
+            return SLIM_GRAPH + name
+        if "source" not in spec:
+            return FULL_GRAPH
+        name = spec["source"]
+
+
+def graph_weights(graph):
+    """The weights whose widths a graph folder tunes; none for the full LPRNet."""
+    return [] if graph == FULL_GRAPH else weights_of(graph.removeprefix(SLIM_GRAPH))
+
+
+def tuning_shards(graph):
+    return expand(
+        f"{TUNE_ROOT}/{graph}/shard{{shard}}", shard=range(config["tvm"]["shards"])
+    )
+
+
+def tuning_graphs():
+    """Per graph the TVM variants use: the report's label, shards, tasks and variants."""
+    graphs = {}
+    for variant in tvm_variants():
+        graph = tvm_graph(variant)
+        entry = graphs.setdefault(
+            graph,
+            {
+                "label": f"target {target_label(config['tvm']['target'])}, {graph}",
+                "shards": tuning_shards(graph),
+                "tasks": f"{TUNE_ROOT}/{graph}/tasks.json",
+                "variants": [],
+            },
+        )
+        entry["variants"].append(variant)
+    return list(graphs.values())
+
+
 def tuning_inputs():
-    """The shards' tuning databases (in trial order) and the task list, for the tuning curve."""
-    if not tvm_variants():
+    """The shards' tuning databases (in trial order) and task lists, for the tuning curves."""
+    graphs = tuning_graphs()
+    if not graphs:
         return {}
     return {
-        "shards": expand(
-            f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])
-        ),
-        "tasks": f"{TUNE_DIR}/tasks.json",
+        "shards": [s for g in graphs for s in g["shards"]],
+        "tasks": [g["tasks"] for g in graphs],
     }
 
 

@@ -23,3 +23,31 @@ rule prune:
         },
     script:
         "../scripts/prune.py"
+
+
+rule channel_prune:
+    input:
+        weights=lambda w: source_weights(w.variant),
+        split="results/data/split.json",
+        extra=distill_plates(),
+        code=package_code("channel_prune.py"),
+    output:
+        model="results/channel_prune/{variant}.pt",
+        info="results/channel_prune/{variant}.json",
+    log:
+        "logs/channel_prune/{variant}.log",
+    benchmark:
+        "benchmarks/channel_prune/{variant}.tsv"
+    threads: cpu_claim()
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        threads=config["threads"],
+        macs_ratio=variant_param("macs_ratio"),
+        steps=config["channel_pruning"]["steps"],
+        distill={
+            k: v for k, v in config["distillation"].items() if k != "synthetic_plates"
+        },
+    script:
+        "../scripts/channel_prune.py"

@@ -16,8 +16,8 @@ rule summarize:
     params:
         images=images_description(),
         config_hash=config_hash(),
-        tuning_label=TUNE_LABEL,
+        # The inputs' shards and tasks, grouped by graph.
+        tuning=tuning_graphs(),
         trials=config["tvm"]["trials"],
-        tvm_variants=tvm_variants(),
     script:
         "../scripts/summarize.py"

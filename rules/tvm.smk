@@ -1,16 +1,19 @@
 # Tuning is keyed by target and architecture; it never depends on weight values, so all
-# TVM variants (mlc, pruned_mlc, ...) share one database and pruning never retunes.
+# TVM variants of the full LPRNet (mlc, pruned_mlc, ...) share one database and unstructured
+# pruning never retunes. A channel-pruned source has its own graph folder (tvm_graph), whose
+# tasks come from its widths, and its persistent databases are keyed by those widths.
 # A null tvm.target is resolved by tvm_tasks, on a node that runs the shards, into tasks.json;
 # the shards and compiles read it from there (README, "TVM tuning").
 
 
 rule tvm_tasks:
     input:
+        weights=lambda w: graph_weights(w.graph),
         code=package_code("tvm_tasks.py"),
     output:
-        f"{TUNE_DIR}/tasks.json",
+        f"{TUNE_ROOT}/{{graph}}/tasks.json",
     log:
-        "logs/tvm_tasks/tasks.log",
+        "logs/tvm_tasks/{graph}.log",
     resources:
         mem_mb=4000,
         runtime=20,
@@ -23,14 +26,14 @@ rule tvm_tasks:
 
 rule tvm_tune_shard:
     input:
-        tasks=f"{TUNE_DIR}/tasks.json",
+        tasks=f"{TUNE_ROOT}/{{graph}}/tasks.json",
         code=package_code("tvm_tune_shard.py"),
     output:
-        directory(f"{TUNE_DIR}/shard{{shard}}"),
+        directory(f"{TUNE_ROOT}/{{graph}}/shard{{shard}}"),
     log:
-        "logs/tvm_tune_shard/shard{shard}.log",
+        "logs/tvm_tune_shard/{graph}/shard{shard}.log",
     benchmark:
-        "benchmarks/tvm_tune_shard/shard{shard}.tsv"
+        "benchmarks/tvm_tune_shard/{graph}/shard{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
     # Tuning times candidates on this machine: like timing jobs, it runs alone.
@@ -41,7 +44,8 @@ rule tvm_tune_shard:
         runtime=lambda w, attempt: 60 * attempt,
         slurm_extra="'--exclusive'",
     params:
-        # Persistent databases, under <target key>/<architecture>/shard<i> (tvm.setup.cache_folder).
+        # Persistent databases, under <target key>/<architecture with widths>/shard<i>
+        # (tvm.setup.cache_folder). Each architecture gets the whole trial budget.
         cache_root="results/tvm/cache",
         trials=config["tvm"]["trials"],
         min_trials=config["tvm"]["min_trials_per_task"],
@@ -54,14 +58,12 @@ rule tvm_tune_shard:
 
 rule tvm_merge:
     input:
-        shards=expand(
-            f"{TUNE_DIR}/shard{{shard}}", shard=range(config["tvm"]["shards"])
-        ),
+        shards=lambda w: tuning_shards(w.graph),
         code=package_code("tvm_merge.py"),
     output:
-        directory(f"{TUNE_DIR}/database"),
+        directory(f"{TUNE_ROOT}/{{graph}}/database"),
     log:
-        "logs/tvm_merge/merge.log",
+        "logs/tvm_merge/{graph}.log",
     script:
         "../scripts/tvm_merge.py"
 
@@ -69,8 +71,8 @@ rule tvm_merge:
 rule tvm_compile:
     input:
         weights=lambda w: source_weights(w.variant),
-        tasks=f"{TUNE_DIR}/tasks.json",
-        database=f"{TUNE_DIR}/database",
+        tasks=lambda w: f"{TUNE_ROOT}/{tvm_graph(w.variant)}/tasks.json",
+        database=lambda w: f"{TUNE_ROOT}/{tvm_graph(w.variant)}/database",
         split="results/data/split.json",
         code=package_code("tvm_compile.py"),
     output:

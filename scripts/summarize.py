@@ -7,10 +7,7 @@ from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 inputs, params, out = snakemake.input, snakemake.params, snakemake.output
-tuning = []
-if "tasks" in inputs.keys():
-    tuning.append({"label": params.tuning_label, "shards": list(inputs.shards), "tasks": inputs.tasks,
-                   "budget": params.trials, "variants": params.tvm_variants})
+tuning = [{**graph, "budget": params.trials} for graph in params.tuning]
 write_report(inputs.evals, inputs.timing, out.csv, out.markdown, out.html, out.charts, baseline_weights=inputs.baseline,
              split=inputs.split, images=params.images, config_hash=params.config_hash, tuning=tuning)
 print(open(out.markdown, encoding="utf-8").read(), file=sys.stderr)

@@ -11,6 +11,10 @@ setup_logging(snakemake.log[0])
 tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
 calibration = read_split(snakemake.input.split, "calibration")
-info = compile_and_verify(load_model(snakemake.input.weights), tasks["target"], snakemake.input.database,
+model = load_model(snakemake.input.weights)
+if model.widths.key() != tasks["widths"]:
+    raise ValueError(f"{snakemake.input.weights}: widths {model.widths.key()} differ from those tuned in "
+                     f"{snakemake.input.tasks} ({tasks['widths']})")
+info = compile_and_verify(model, tasks["target"], snakemake.input.database,
                           snakemake.output.library, calibration.images, snakemake.params.threads)
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -12,6 +12,6 @@ tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
 shard = int(snakemake.wildcards.shard)
 plan = plan_trials(tasks, p.trials, p.min_trials, p.shards)
-summary = tune_shard(plan, shard, cache_folder(p.cache_root, tasks["target"], shard), snakemake.output[0], p.seed,
+summary = tune_shard(plan, shard, cache_folder(p.cache_root, tasks, shard), snakemake.output[0], p.seed,
                      p.population)
 write_json(summary, f"{snakemake.output[0]}/summary.json")

@@ -18,6 +18,8 @@ VARIANTS = validate_config({"variants": {
     "torch_compile": {"kind": "torch_compile"},
     "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned"},
     "openvino_int8": {"kind": "openvino_int8"},
+    "slim": {"kind": "channel_pruned", "macs_ratio": 0.5},
+    "slim_mlc": {"kind": "tvm", "source": "slim"},
 }})["variants"]
 BASE = "data/base.pth"
 
@@ -34,6 +36,8 @@ def test_every_variant_is_checked_against_the_fp32_model_it_was_built_from():
         "torch_compile": [BASE],  # its artifact is that same file, but it runs through inductor
         "pruned_onnx_int8": ["results/prune/pruned.pt"],
         "openvino_int8": [BASE],
+        "slim": [BASE],  # the dense model, as for unstructured pruning
+        "slim_mlc": ["results/channel_prune/slim.pt"],
     }
 
 
@@ -44,6 +48,7 @@ def test_artifacts_weights_and_build_records():
         "onnxruntime": "results/onnx/baseline.onnx", "pruned_openvino": "results/onnx/pruned.onnx",
         "torch_compile": BASE, "pruned_onnx_int8": "results/onnx_int8/pruned_onnx_int8.onnx",
         "openvino_int8": "results/openvino_int8/openvino_int8.xml",
+        "slim": "results/channel_prune/slim.pt", "slim_mlc": "results/tvm/slim_mlc/model.so",
     }
     assert build_info_of("openvino_int8", VARIANTS) == ["results/openvino_int8/openvino_int8.json"]
     assert weights_of("pruned_mlc", VARIANTS, BASE) == "results/prune/pruned.pt"

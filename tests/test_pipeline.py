@@ -16,6 +16,9 @@ import yaml
 
 from conftest import REPO, drawn_marks, render_offline
 from lprnet_opt.record import read_record
+from lprnet_opt.tvm.setup import graph_key
+
+FULL_GRAPH = graph_key(68)
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +47,11 @@ TINY = {
         "pruned_openvino_int8": {"kind": "openvino_int8", "source": "pruned"},
         "mlc": {"kind": "tvm"},
         "pruned_mlc": {"kind": "tvm", "source": "pruned"},
+        # A slimmer LPRNet, in eager, INT8, TVM (its own tuning graph) and ONNX Runtime.
+        "channel_pruned": {"kind": "channel_pruned", "macs_ratio": 0.4},
+        "channel_pruned_quantized": {"kind": "quantized", "source": "channel_pruned"},
+        "channel_pruned_mlc": {"kind": "tvm", "source": "channel_pruned"},
+        "channel_pruned_onnx": {"kind": "onnx", "source": "channel_pruned"},
         "onnxruntime": {"kind": "onnx"},
         "openvino": {"kind": "openvino"},
     },
@@ -99,6 +107,29 @@ def test_every_variant_has_a_complete_eval_record(workflow):
     assert records["pruned"].reference == "weights.pth"
     assert records["pruned_mlc"].reference == records["pruned_quantized"].reference == "results/prune/pruned.pt"
     assert records["pruned"].sparsity == records["pruned_mlc"].sparsity > 0.45
+    assert records["pruned"].macs_removed == 0  # unstructured pruning computes every MAC still
+
+
+def test_every_form_of_the_slim_model_reads_the_plates_its_eager_form_reads(workflow):
+    """ONNX Runtime and TVM run the channel-pruned LPRNet to the same plates as eager PyTorch;
+    INT8 is close to it; all of them compute the slimmer model's MACs."""
+    records = {v: read_record(workflow / f"results/eval/{v}.json") for v in TINY["variants"] if "channel" in v}
+    slim = records["channel_pruned"]
+    assert 0.4 <= slim.macs_removed < 0.5 and slim.reference == "weights.pth"
+    build = json.loads((workflow / "results/channel_prune/channel_pruned.json").read_text())
+    assert build["macs"] == slim.macs and build["criterion"] in build["criteria"]
+    for variant in ("channel_pruned_mlc", "channel_pruned_onnx"):
+        assert records[variant].reference == "results/channel_prune/channel_pruned.pt", variant
+        assert records[variant].agreement_with_source == 1.0, variant
+        assert records[variant].max_abs_logit_diff_vs_source < 1e-3, variant
+    quantized = records["channel_pruned_quantized"]
+    assert quantized.macs == slim.macs and quantized.agreement_with_source >= 0.5
+    info = json.loads((workflow / "results/quantize/channel_pruned_quantized.json").read_text())
+    assert info["inductor_qconv_lowerings"]["qconv_unary_lower_count"] >= 10  # the slim graph runs INT8 convs
+    tasks = json.loads((workflow / "results/tvm/tune/host/slim_channel_pruned/tasks.json").read_text())
+    assert tasks["widths"] == build["widths"] != json.loads(
+        (workflow / "results/tvm/tune/host" / FULL_GRAPH / "tasks.json").read_text())["widths"]
+    assert tasks["graph"].endswith(build["widths"])
 
 
 def test_every_variant_is_timed_side_by_side(workflow):
@@ -210,18 +241,33 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     assert set(jobs) <= {"summarize", "report"}, jobs  # no tuning, no other variant
 
 
+def test_macs_ratio_change_reruns_only_the_channel_pruned_branch_and_its_graph(workflow):
+    result = snakemake(workflow, "-n", "report",
+                       config={"variants": {"channel_pruned": {"kind": "channel_pruned", "macs_ratio": 0.3}}})
+    jobs = planned_jobs(result)
+    assert jobs.pop("channel_prune") == 1 and jobs.pop("quantize") == 1 and jobs.pop("onnx_export") == 1
+    # Its own graph's tasks are extracted again from the new widths and tuned; the full graph is not.
+    assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
+    assert jobs.pop("tvm_compile") == 1  # channel_pruned_mlc only
+    assert jobs.pop("measure") == 4 and jobs.pop("timing") == 1
+    assert set(jobs) <= {"summarize", "report"}, jobs
+    assert FULL_GRAPH + "/shard" not in result.stdout and "slim_channel_pruned/shard" in result.stdout
+
+
 def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 40}}))
-    assert jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1 and jobs.pop("tvm_compile") == 2
-    assert jobs.pop("measure") == 2 and jobs.pop("timing") == 1
+    # Both graphs (full and channel-pruned) get the raised budget each.
+    assert jobs.pop("tvm_tune_shard") == 4 and jobs.pop("tvm_merge") == 2 and jobs.pop("tvm_compile") == 3
+    assert jobs.pop("measure") == 3 and jobs.pop("timing") == 1
     assert set(jobs) <= {"summarize", "report"}, jobs
 
 
 def test_new_baseline_weights_rerun_everything_downstream(workflow):
     jobs = planned_after_editing(workflow, workflow / "weights.pth")  # as if replaced
     assert jobs["measure"] == len(TINY["variants"])
-    assert jobs["prune"] == 1 and jobs["quantize"] == 2 and jobs["tvm_compile"] == 2
-    assert "tvm_tune_shard" not in jobs  # tuning does not depend on weights
+    assert jobs["prune"] == 1 and jobs["quantize"] == 3 and jobs["tvm_compile"] == 3
+    # Tuning does not depend on weights: only the channel-pruned graph, whose widths do, is tuned again.
+    assert jobs["channel_prune"] == 1 and jobs["tvm_tasks"] == 1 and jobs["tvm_tune_shard"] == 2
 
 
 def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
@@ -244,10 +290,10 @@ def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
 
 def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/tvm/compile.py")
-    assert jobs == {"tvm_compile": 2, "measure": 2, "timing": 1, "summarize": 1, "report": 1}, jobs
+    assert jobs == {"tvm_compile": 3, "measure": 3, "timing": 1, "summarize": 1, "report": 1}, jobs
 
 
 def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
     # The ONNX Runtime variants, and the ONNX INT8 build, which times its candidates with it.
-    assert jobs == {"measure": 2, "onnx_int8": 1, "timing": 1, "summarize": 1, "report": 1}, jobs
+    assert jobs == {"measure": 3, "onnx_int8": 1, "timing": 1, "summarize": 1, "report": 1}, jobs

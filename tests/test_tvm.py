@@ -39,7 +39,7 @@ def test_trials_follow_flops_and_no_task_is_starved():
 def test_shards_get_about_equal_trials_and_keep_their_tasks_when_the_budget_rises():
     flops = {"conv_a": 50e6, "conv_b": 40e6, "conv_c": 20e6, "conv_d": 8e6, "pool": 1e6,
              **{f"tiny{i}": 1e3 for i in range(8)}}
-    small, large = (plan_trials({"target": {}, "tasks": flops}, total, 6, 2) for total in (512, 4096))
+    small, large = (plan_trials({"target": {}, "widths": "w", "tasks": flops}, total, 6, 2) for total in (512, 4096))
     assert [t["shard"] for t in small["tasks"]] == [t["shard"] for t in large["tasks"]]
     for plan in (small, large):
         loads = [sum(t["trials"] for t in plan["tasks"] if t["shard"] == s) for s in (0, 1)]

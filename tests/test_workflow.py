@@ -100,7 +100,7 @@ TINY_PARSE = {
         "baseline": {"kind": "baseline"}, "quantized": {"kind": "quantized"}, "pruned": {"kind": "pruned", "ratio": 0.5},
         "mlc": {"kind": "tvm"}, "onnxruntime": {"kind": "onnx"}, "openvino": {"kind": "openvino"},
         "torch_compile": {"kind": "torch_compile"}, "onnx_int8": {"kind": "onnx_int8"},
-        "openvino_int8": {"kind": "openvino_int8"},
+        "openvino_int8": {"kind": "openvino_int8"}, "channel_pruned": {"kind": "channel_pruned", "macs_ratio": 0.4},
     },
 }
 
@@ -167,10 +167,10 @@ SCRIPT_OF = {"synthetic_plates": "synthetic_plates.py", "split": "split.py", "pr
              "quantize": "quantize.py", "tvm_tasks": "tvm_tasks.py", "tvm_tune_shard": "tvm_tune_shard.py",
              "tvm_merge": "tvm_merge.py", "tvm_compile": "tvm_compile.py", "onnx_export": "onnx_export.py",
              "measure": "measure.py", "timing": "timing.py", "summarize": "summarize.py",
-             "onnx_int8": "onnx_int8.py", "openvino_int8": "openvino_int8.py"}
+             "onnx_int8": "onnx_int8.py", "openvino_int8": "openvino_int8.py", "channel_prune": "channel_prune.py"}
 RUNTIME_OF = {"baseline": "eager", "quantized": "exported_inductor", "pruned": "eager", "mlc": "tvm_vm",
               "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime", "torch_compile": "inductor",
-              "onnx_int8": "onnx_runtime", "openvino_int8": "openvino_runtime"}
+              "onnx_int8": "onnx_runtime", "openvino_int8": "openvino_runtime", "channel_pruned": "eager"}
 
 
 def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):

@@ -1,4 +1,5 @@
-"""The one reader and writer of LPRNet checkpoints: plain state_dicts, dense or bitmask-packed.
+"""The one reader and writer of LPRNet checkpoints: plain state_dicts, dense or bitmask-packed,
+full-width or channel-pruned (the tensor shapes define the widths, model.Widths).
 
 Every file is read with `weights_only=True` (tensors and plain containers only, no pickled
 code), read once, has its subnormal weights flushed (`model.flush_subnormals`), and is
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path
-from .model import NUM_CLASSES, LPRNet, flush_subnormals
+from .model import DENSE, NUM_CLASSES, LPRNet, Widths, flush_subnormals
 
 log = logging.getLogger(__name__)
 PACKED_FORMAT = "lprnet-opt-sparse-v1"
@@ -82,12 +83,51 @@ def read_state_dict(path: str | Path, flush: bool = True) -> dict[str, torch.Ten
     return state
 
 
+# Where each width is read: (field, tensor, dim); a field that is a triple reads three tensors.
+_WIDTH_TENSORS = (
+    ("stem", "backbone.0.weight", 0),
+    ("block4", ("backbone.4.block.0.weight", "backbone.4.block.2.weight", "backbone.4.block.4.weight"), 0),
+    ("tap1", "backbone.4.block.6.weight", 0),
+    ("tap1_pooled", "backbone.8.block.0.weight", 1),
+    ("block8", ("backbone.8.block.0.weight", "backbone.8.block.2.weight", "backbone.8.block.4.weight"), 0),
+    ("block8_out", "backbone.8.block.6.weight", 0),
+    ("block11", ("backbone.11.block.0.weight", "backbone.11.block.2.weight", "backbone.11.block.4.weight"), 0),
+    ("tap2", "backbone.11.block.6.weight", 0),
+    ("tap2_pooled", "backbone.16.weight", 1),
+    ("head", "backbone.16.weight", 0),
+)
+
+
+def widths_of_state(state: dict[str, torch.Tensor], source: str) -> Widths:
+    """The channel widths a state_dict's shapes define (model.Widths); a width whose tensor is
+    missing keeps LPRNet's, so the shape check in `model_from_state` names that tensor."""
+    def read(name: str, dim: int, default: int) -> int:
+        tensor = state.get(name)
+        return int(tensor.shape[dim]) if tensor is not None and tensor.dim() == 4 else default
+
+    found = {}
+    for field, names, dim in _WIDTH_TENSORS:
+        default = getattr(DENSE, field)
+        if isinstance(names, tuple):
+            found[field] = tuple(read(n, dim, d) for n, d in zip(names, default))
+        else:
+            found[field] = read(names, dim, default)
+    widths = Widths(**found)
+    for pooled, whole, tensor in (("tap1_pooled", "tap1", "backbone.8.block.0.weight"),
+                                  ("tap2_pooled", "tap2", "backbone.16.weight")):
+        if not 0 < getattr(widths, pooled) <= getattr(widths, whole):
+            raise CheckpointError(f"{source}: weights do not fit LPRNet ({tensor} reads {getattr(widths, pooled)} "
+                                  f"channels of a {getattr(widths, whole)}-channel map)")
+    return widths
+
+
 def model_from_state(state: dict[str, torch.Tensor], source: str, num_classes: int = NUM_CLASSES) -> LPRNet:
-    """An eval-mode LPRNet holding `state`; errors name `source` and the first misfit."""
+    """An eval-mode LPRNet holding `state`, as wide as its shapes say (a channel-pruned
+    checkpoint builds a slimmer LPRNet); errors name `source` and the first misfit."""
     found = state.get("container.0.weight")
     if found is not None and found.shape[0] != num_classes:
         raise CheckpointError(f"{source}: checkpoint has {found.shape[0]} classes, the character set has {num_classes}")
-    model = LPRNet(num_classes)
+    model = LPRNet(num_classes, widths=widths_of_state(state, source))
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

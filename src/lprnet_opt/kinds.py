@@ -59,7 +59,7 @@ logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""
 
 
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
-FP32_SOURCES = ("baseline", "pruned")
+FP32_SOURCES = ("baseline", "pruned", "channel_pruned")
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -71,6 +71,10 @@ KINDS: dict[str, Kind] = {
              runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
              build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
              makes_weights=True, sweep=True, snippet=_EAGER),
+        Kind("channel_pruned", "structured (channel) pruning to a MAC target, recovered by distillation: "
+             "a slimmer dense LPRNet", runtime="eager", artifact="results/channel_prune/{variant}.pt",
+             rule="channel_prune", build_info="results/channel_prune/{variant}.json", sources=FP32_SOURCES,
+             params=("macs_ratio",), makes_weights=True, sweep=True, snippet=_EAGER),
         Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
              artifact="results/quantize/{variant}.pt2", rule="quantize",
              build_info="results/quantize/{variant}.json", sources=FP32_SOURCES,

@@ -18,7 +18,8 @@ from .checkpoint import load_model
 from .environment import environment
 from .kinds import KINDS
 from .metrics import agreement, char_accuracy, plate_accuracy
-from .model import conv_sparsity
+from .coupling import count_macs
+from .model import DENSE, conv_sparsity
 from .record import EvalRecord
 from .stats import discordant_pairs, mcnemar_exact, wilson_interval
 from .runtimes import Runner, load_runner, run_batched
@@ -72,7 +73,7 @@ def measure_variant(
 
     `reference_weights` is what `kinds.reference_of` names: the fp32 weights the variant was
     built from, or None for a kind that is its own reference (the baseline). `weights` is the
-    variant's own fp32 state_dict (`kinds.weights_of`), for its sparsity.
+    variant's own fp32 state_dict (`kinds.weights_of`), for its sparsity and MACs.
     """
     spec = KINDS[kind]
     if (spec.reference == "self") != (reference_weights is None):
@@ -86,6 +87,7 @@ def measure_variant(
         baseline_plates = predict_plates(load_eager(baseline_weights, threads), images, "baseline",
                                          REFERENCE_BATCH)[1]
     raw, packed = size_on_disk(artifact)
+    own = load_model(weights)
     correct = [p == t for p, t in zip(plates, labels, strict=True)]
     gained, lost = discordant_pairs(correct, [p == t for p, t in zip(baseline_plates, labels, strict=True)])
     low, high = wilson_interval(sum(correct), len(labels))
@@ -108,7 +110,9 @@ def measure_variant(
         reference=None if reference_weights is None else str(reference_weights),
         agreement_with_source=None if reference_logits is None else agreement(plates, reference_plates),
         max_abs_logit_diff_vs_source=None if reference_logits is None else float(np.abs(logits - reference_logits).max()),
-        sparsity=conv_sparsity(load_model(weights)),
+        sparsity=conv_sparsity(own),
+        macs=count_macs(own.widths, own.num_classes),
+        macs_removed=1 - count_macs(own.widths, own.num_classes) / count_macs(DENSE, own.num_classes),
         size_bytes=raw,
         size_gzip_bytes=packed,
         threads=threads,

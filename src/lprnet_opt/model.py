@@ -12,6 +12,7 @@ checkpoint loads unchanged. The rewrites:
 from __future__ import annotations
 
 import copy
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import torch
@@ -25,18 +26,63 @@ from .chars import NUM_CLASSES
 CONTEXT_LAYERS = (2, 6, 13, 22)
 
 
+@dataclass(frozen=True)
+class Widths:
+    """Channel counts of every prunable map; the defaults are LPRNet's.
+
+    `tap1` and `tap2` are the context maps that a channel-strided pool also reads: `*_pooled`
+    of their channels go on through the pool, the rest only to the container. In a slim model
+    (any width not the default) the pooled channels come first and the pools read that prefix;
+    a dense model keeps the original every-2nd / every-4th layout, so the public checkpoint
+    loads unchanged. `checkpoint.widths_of_state` reads them back from a state_dict's shapes.
+    """
+
+    stem: int = 64
+    block4: tuple[int, int, int] = (32, 32, 32)
+    tap1: int = 128
+    tap1_pooled: int = 64
+    block8: tuple[int, int, int] = (64, 64, 64)
+    block8_out: int = 256
+    block11: tuple[int, int, int] = (64, 64, 64)
+    tap2: int = 256
+    tap2_pooled: int = 64
+    head: int = 256
+
+    @property
+    def dense(self) -> bool:
+        return self == DENSE
+
+    def context_in(self, num_classes: int) -> int:
+        """The container's input channels: the four context maps side by side."""
+        return self.stem + self.tap1 + self.tap2 + num_classes
+
+    def key(self) -> str:
+        """A short name of the widths, for folder names (TVM tuning databases)."""
+        flat = [v for part in astuple(self) for v in (part if isinstance(part, tuple) else (part,))]
+        return "w" + "-".join(str(v) for v in flat)
+
+    @classmethod
+    def from_key(cls, key: str) -> Widths:
+        """The widths `key()` names."""
+        values = iter(int(v) for v in key.removeprefix("w").split("-"))
+        return cls(*(tuple(next(values) for _ in d) if isinstance(d, tuple) else next(values) for d in astuple(DENSE)))
+
+
+DENSE = Widths()
+
+
 class SmallBasicBlock(nn.Module):
-    def __init__(self, ch_in: int, ch_out: int) -> None:
+    def __init__(self, ch_in: int, ch_out: int, mids: tuple[int, int, int] | None = None) -> None:
         super().__init__()
-        mid = ch_out // 4
+        a, b, c = mids or (ch_out // 4,) * 3
         self.block = nn.Sequential(
-            nn.Conv2d(ch_in, mid, kernel_size=1),
+            nn.Conv2d(ch_in, a, kernel_size=1),
             nn.ReLU(),
-            nn.Conv2d(mid, mid, kernel_size=(3, 1), padding=(1, 0)),
+            nn.Conv2d(a, b, kernel_size=(3, 1), padding=(1, 0)),
             nn.ReLU(),
-            nn.Conv2d(mid, mid, kernel_size=(1, 3), padding=(0, 1)),
+            nn.Conv2d(b, c, kernel_size=(1, 3), padding=(0, 1)),
             nn.ReLU(),
-            nn.Conv2d(mid, ch_out, kernel_size=1),
+            nn.Conv2d(c, ch_out, kernel_size=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,6 +104,17 @@ class ChannelStridedMaxPool(nn.Module):
         return F.max_pool2d(self.kept_channels(x), kernel_size=3, stride=(1, self.width_stride))
 
 
+class ChannelPrefixMaxPool(ChannelStridedMaxPool):
+    """`ChannelStridedMaxPool` for a map whose `kept` kept channels were moved to the front."""
+
+    def __init__(self, channel_stride: int, width_stride: int, kept: int) -> None:
+        super().__init__(channel_stride, width_stride)
+        self.kept = kept
+
+    def kept_channels(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, : self.kept]
+
+
 class GlobalContextNorm(nn.Module):
     """Divide a feature map by the mean of its squares, per sample."""
 
@@ -66,31 +123,36 @@ class GlobalContextNorm(nn.Module):
 
 
 class LPRNet(nn.Module):
-    def __init__(self, num_classes: int = NUM_CLASSES, dropout_rate: float = 0.5) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, dropout_rate: float = 0.5, widths: Widths = DENSE) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.widths = w = widths
+        if w.dense:
+            pool7, pool14 = ChannelStridedMaxPool(2, 2), ChannelStridedMaxPool(4, 2)
+        else:
+            pool7, pool14 = ChannelPrefixMaxPool(2, 2, w.tap1_pooled), ChannelPrefixMaxPool(4, 2, w.tap2_pooled)
         self.backbone = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=1),  # 0
-            nn.BatchNorm2d(64),
+            nn.Conv2d(3, w.stem, kernel_size=3, stride=1),  # 0
+            nn.BatchNorm2d(w.stem),
             nn.ReLU(),  # 2
             ChannelStridedMaxPool(1, 1),
-            SmallBasicBlock(64, 128),  # 4
-            nn.BatchNorm2d(128),
+            SmallBasicBlock(w.stem, w.tap1, w.block4),  # 4
+            nn.BatchNorm2d(w.tap1),
             nn.ReLU(),  # 6
-            ChannelStridedMaxPool(2, 2),
-            SmallBasicBlock(64, 256),  # 8
-            nn.BatchNorm2d(256),
+            pool7,
+            SmallBasicBlock(w.tap1_pooled, w.block8_out, w.block8),  # 8
+            nn.BatchNorm2d(w.block8_out),
             nn.ReLU(),  # 10
-            SmallBasicBlock(256, 256),  # 11
-            nn.BatchNorm2d(256),  # 12
+            SmallBasicBlock(w.block8_out, w.tap2, w.block11),  # 11
+            nn.BatchNorm2d(w.tap2),  # 12
             nn.ReLU(),
-            ChannelStridedMaxPool(4, 2),  # 14
+            pool14,  # 14
             nn.Dropout(dropout_rate),
-            nn.Conv2d(64, 256, kernel_size=(1, 4), stride=1),  # 16
-            nn.BatchNorm2d(256),
+            nn.Conv2d(w.tap2_pooled, w.head, kernel_size=(1, 4), stride=1),  # 16
+            nn.BatchNorm2d(w.head),
             nn.ReLU(),  # 18
             nn.Dropout(dropout_rate),
-            nn.Conv2d(256, num_classes, kernel_size=(13, 1), stride=1),  # 20
+            nn.Conv2d(w.head, num_classes, kernel_size=(13, 1), stride=1),  # 20
             nn.BatchNorm2d(num_classes),
             nn.ReLU(),  # 22
         )
@@ -104,7 +166,7 @@ class LPRNet(nn.Module):
         )
         self.context_norms = nn.ModuleList([GlobalContextNorm() for _ in CONTEXT_LAYERS])
         self.container = nn.Sequential(
-            nn.Conv2d(448 + num_classes, num_classes, kernel_size=1, stride=1),
+            nn.Conv2d(w.context_in(num_classes), num_classes, kernel_size=1, stride=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ def prune_and_recover(weights: str | Path, ratio: float, images: np.ndarray, set
     for module, name in conv_weights(student):
         if prune.is_pruned(module):
             prune.remove(module, name)  # bake the mask: zeros stay exact zeros
-    pruned = LPRNet(student.num_classes)  # a fresh module keeps the canonical key order
+    pruned = LPRNet(student.num_classes, widths=student.widths)  # a fresh module keeps the canonical key order
     pruned.load_state_dict(student.state_dict())
     return pruned.eval(), {"ratio": ratio, "sparsity": conv_sparsity(pruned), "distill_history": history}
 

@@ -46,6 +46,11 @@ class EvalRecord:
     max_abs_logit_diff_vs_source: float | None
     # Share of conv weights that are exactly zero in the variant's fp32 weights.
     sparsity: float
+    # Multiply-accumulates of one batch-1 forward of the variant's fp32 weights (channel
+    # pruning lowers it; unstructured pruning does not), and the share of the full LPRNet's
+    # that are gone (channel_prune.count_macs).
+    macs: int
+    macs_removed: float
     size_bytes: int
     size_gzip_bytes: int
     # Threads of the accuracy passes. Latency, throughput and peak RSS are not here: the timing

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 
 from .geometry import BATCH1_SHAPE, VECTOR_LANES, padded_width
-from .model import CONTEXT_LAYERS, ChannelStridedMaxPool, LPRNet, fold_batchnorm
+from .model import CONTEXT_LAYERS, ChannelPrefixMaxPool, LPRNet, fold_batchnorm
 
 CLASS_CONV = 20  # backbone index of the 13x1 conv that produces the class channels
-# Each channel-strided pool: its backbone index, the index of the block whose last conv makes
-# the map it reads (a context map too), and where that map starts in the container's input.
-STRIDED_POOLS = ((7, 4, 64), (14, 11, 64 + 128))
+# Each channel-strided pool: its backbone index and the index of the block whose last conv
+# makes the map it reads (a context map too, the 2nd and 3rd of the container's inputs).
+STRIDED_POOLS = ((7, 4), (14, 11))
 
 
 class ScaledContextNorm(nn.Module):
@@ -59,17 +59,6 @@ class FirstChannels(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)[:, : self.channels]
-
-
-class ChannelPrefixMaxPool(ChannelStridedMaxPool):
-    """`ChannelStridedMaxPool` for a map whose `kept` kept channels were moved to the front."""
-
-    def __init__(self, channel_stride: int, width_stride: int, kept: int) -> None:
-        super().__init__(channel_stride, width_stride)
-        self.kept = kept
-
-    def kept_channels(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, : self.kept]
 
 
 def _require_folded(model: LPRNet, rewrite: str) -> None:
@@ -106,12 +95,16 @@ def pad_classes(folded: LPRNet, multiple: int = VECTOR_LANES) -> nn.Module:
 
 
 def group_strided_channels(folded: LPRNet) -> LPRNet:
-    """A copy of `folded` in which each channel-strided pool reads a contiguous channel prefix."""
+    """A copy of `folded` in which each channel-strided pool reads a contiguous channel prefix.
+    A slim model (model.Widths) is already laid out that way and comes back unchanged."""
     _require_folded(folded, "group_strided_channels")
     model = copy.deepcopy(folded)
     container = model.container[0]
-    for pool_index, block_index, offset in STRIDED_POOLS:
+    offsets = (model.widths.stem, model.widths.stem + model.widths.tap1)
+    for (pool_index, block_index), offset in zip(STRIDED_POOLS, offsets):
         pool, conv = model.backbone[pool_index], model.backbone[block_index].block[-1]
+        if isinstance(pool, ChannelPrefixMaxPool):
+            continue
         stride = pool.channel_stride
         # New channel j is old channel order[j]: every stride-th channel first, the rest after.
         order = torch.cat([torch.arange(start, conv.out_channels, stride) for start in range(stride)])

@@ -79,19 +79,43 @@ def size_chart(frame: pd.DataFrame, width) -> alt.Chart:
 
 
 def sparsity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
-    """The pruning sweep: accuracy against the share of conv weights removed."""
-    sweep = frame[frame["kind"].isin([name for name, kind in KINDS.items() if kind.sweep])]
-    if (sweep["sparsity"] > 0).sum() < 1:
+    """The pruning sweep: accuracy against the share removed, unstructured (conv weights set to
+    zero) and structured (MACs removed) on one axis; beside it, latency against MACs removed
+    for each runtime that ran the full and the channel-pruned weights."""
+    sweep = frame[frame["kind"].isin([name for name, kind in KINDS.items() if kind.sweep])].copy()
+    if not ((sweep["sparsity"] > 0) | (sweep["macs_removed"] > 0)).any():
         return None
+    sweep["method"] = sweep["kind"].map({"baseline": "none", "pruned": "unstructured (weights zeroed)",
+                                         "channel_pruned": "structured (MACs removed)"})
+    sweep["removed"] = [r.macs_removed if r.kind == "channel_pruned" else r.sparsity if r.kind == "pruned" else 0.0
+                        for r in sweep.itertuples()]
+    both = pd.concat([sweep, *(sweep[sweep["kind"] == "baseline"].assign(method=m)
+                               for m in sweep["method"].unique() if m != "none")])
+    both = both[both["method"] != "none"]
     scale = accuracy_scale(frame)
-    base = alt.Chart(sweep).encode(x=alt.X("sparsity:Q", title="conv weights pruned (share)",
-                                           axis=alt.Axis(format="%")))
+    base = alt.Chart(both).encode(x=alt.X("removed:Q", title="share removed (weights zeroed or MACs)",
+                                          axis=alt.Axis(format="%")), color=alt.Color("method:N", title="pruning"))
     line = base.mark_line(point=True).encode(
         y=alt.Y("accuracy:Q", scale=scale, axis=alt.Axis(format=".1%"), title="exact-plate accuracy"),
-        tooltip=["variant", "sparsity", alt.Tooltip("accuracy:Q", format=".2%"), "vs_baseline"])
+        order="removed:Q", tooltip=["variant", "removed", alt.Tooltip("accuracy:Q", format=".2%"), "vs_baseline"])
     intervals = base.mark_rule().encode(y=alt.Y("accuracy_ci_low:Q", scale=scale), y2="accuracy_ci_high:Q")
-    return (intervals + line).properties(title="Pruning sweep: accuracy against pruning ratio (bars: 95% intervals)",
-                                         width=width, height=HEIGHT)
+    accuracy = (intervals + line).properties(
+        title="Pruning sweep: accuracy against share removed (bars: 95% intervals)", width=width, height=HEIGHT)
+    kinds = dict(zip(frame["variant"], frame["kind"]))
+    dense_or_slim = frame[[k in ("baseline", "channel_pruned") or (k != "pruned" and kinds.get(s) in ("baseline", "channel_pruned"))
+                           for k, s in zip(frame["kind"], frame["source"])]].copy()
+    dense_or_slim["runtime_kind"] = ["eager fp32" if k in ("baseline", "channel_pruned") else k
+                                     for k in dense_or_slim["kind"]]
+    if dense_or_slim["latency_ms"].isna().all() or not (dense_or_slim["macs_removed"] > 0).any():
+        return accuracy
+    latency = alt.Chart(dense_or_slim).mark_line(point=True).encode(
+        x=alt.X("macs_removed:Q", title="MACs removed by channel pruning", axis=alt.Axis(format="%")),
+        y=alt.Y("latency_ms:Q", title="batch-1 latency (ms)", scale=alt.Scale(zero=False)),
+        color=alt.Color("runtime_kind:N", title="runtime"), order="macs_removed:Q",
+        tooltip=["variant", "macs_removed", "latency_ms", "speedup_vs_eager"],
+    ).properties(title="Latency against MACs removed, per runtime", width=width, height=HEIGHT)
+    both_panels = alt.hconcat(accuracy, latency) if isinstance(width, (int, float)) else alt.vconcat(accuracy, latency)
+    return both_panels.resolve_scale(color="independent")
 
 
 def tuning_chart(curves: list[dict], width) -> alt.Chart | None:

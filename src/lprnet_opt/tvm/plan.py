@@ -54,5 +54,6 @@ def plan_trials(tasks: dict, total_trials: int, min_per_task: int, shards: int) 
     shard_of = plan_shards(flops, shards, one_schedule)
     return {
         "target": tasks["target"],
+        "widths": tasks["widths"],
         "tasks": [{"name": n, "flops": flops[n], "trials": trials[n], "shard": shard_of[n]} for n in sorted(flops)],
     }

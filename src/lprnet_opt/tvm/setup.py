@@ -107,11 +107,13 @@ def make_target(spec: dict):
         raise TVMSetupError(f"config key tvm.target: invalid target {json.dumps(spec)} ({err})") from None
 
 
-def graph_key(num_classes: int) -> str:
+def graph_key(num_classes: int, widths: str = "") -> str:
     """A folder name for the tuned graph: architecture, batch size, layouts and export rewrites
-    (padded class width; strided-pool channels grouped), each of which changes the tasks."""
+    (padded class width; strided-pool channels grouped), each of which changes the tasks, and
+    for a channel-pruned LPRNet its widths (`model.Widths.key`), so a slimmer graph gets its
+    own database and never reuses schedules tuned for other shapes."""
     layouts = f"{CONV_LAYOUT.lower()}_{KERNEL_LAYOUT.lower()}"
-    return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}_grouped"
+    return f"lprnet{num_classes}_b1_{layouts}_pad{padded_width(num_classes)}_grouped" + (f"_{widths}" if widths else "")
 
 
 def target_key(spec: dict) -> str:
@@ -130,9 +132,10 @@ def target_label(spec: dict | None) -> str:
     return target_key(spec) if spec else "host"
 
 
-def cache_folder(root: str | Path, target: dict, shard: int) -> Path:
-    """A shard's persistent database, keyed by the resolved target: CPUs never mix records."""
-    return Path(root) / target_key(target) / graph_key(NUM_CLASSES) / f"shard{shard}"
+def cache_folder(root: str | Path, tasks: dict, shard: int) -> Path:
+    """A shard's persistent database, keyed by the resolved target and the graph (tasks.json):
+    CPUs and architectures never mix records."""
+    return Path(root) / target_key(tasks["target"]) / tasks["graph"] / f"shard{shard}"
 
 
 def check_node(tasks: dict, tasks_path: str | Path) -> None:

@@ -1,7 +1,8 @@
 """MetaSchedule tuning split into shards, resumable.
 
-Tasks depend only on the architecture, input shape and target, never on weight values, so
-they are extracted from a randomly initialised LPRNet and every variant shares one database.
+Tasks depend only on the architecture (with its widths), input shape and target, never on
+weight values, so they are extracted from a randomly initialised LPRNet of those widths and
+every variant of those widths shares one database.
 Each shard keeps a persistent cache database; a rerun (a crash, or a raised budget) tunes
 only the trials a task still lacks, seeded by the records already there.
 """
@@ -13,20 +14,21 @@ import time
 from pathlib import Path
 
 from ..atomic import write_json
-from ..model import LPRNet
+from ..chars import NUM_CLASSES
+from ..model import DENSE, LPRNet, Widths
 from .database import records_for, repair_database, snapshot
 from .graph import export_relax, fuse_for_tuning
-from .setup import TVMSetupError, import_tvm, make_target, resolve_target, warm_up_tvm
+from .setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
 
 
-def extract_tasks(target_spec: dict) -> list:
+def extract_tasks(target_spec: dict, widths: Widths = DENSE) -> list:
     import_tvm()
     from tvm.s_tir import meta_schedule as ms
 
     target = make_target(target_spec)
-    mod = fuse_for_tuning(export_relax(LPRNet()), target)
+    mod = fuse_for_tuning(export_relax(LPRNet(widths=widths)), target)
     return sorted(ms.relax_integration.extract_tasks(mod, target), key=lambda t: t.task_name)
 
 
@@ -49,16 +51,18 @@ def has_one_schedule(task) -> bool:
     return all(len(space.trace.decisions) == 0 for space in context.generate_design_space())
 
 
-def write_tasks(target_spec: dict | None, threads: int, path: str | Path) -> dict:
-    """Resolve the target on this node and extract the tuning tasks once.
+def write_tasks(target_spec: dict | None, threads: int, path: str | Path, widths: Widths = DENSE) -> dict:
+    """Resolve the target on this node and extract the tuning tasks of LPRNet at `widths` once.
 
     The record holds the resolved target, so later jobs (shards, compiles) read it from here
     instead of resolving it again wherever they run; `from_host` says it was this node's CPU.
+    `graph` names the architecture, the persistent databases' folder (setup.cache_folder).
     """
     target = resolve_target(target_spec, threads)
-    tasks = extract_tasks(target)
+    tasks = extract_tasks(target, widths)
     from tvm.s_tir.meta_schedule.database import Workload
     record = {"target": target, "from_host": target_spec is None,
+              "graph": graph_key(NUM_CLASSES, "" if widths.dense else widths.key()), "widths": widths.key(),
               "tasks": {t.task_name: task_flops(t) for t in tasks},
               "one_schedule": sorted(t.task_name for t in tasks if has_one_schedule(t)),
               # For the tuning curve (tvm.database.tuning_curve): calls per inference, and the
@@ -167,7 +171,7 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     warm_up_tvm(plan["target"].get("num-cores"))
     from tvm.s_tir import meta_schedule as ms
 
-    tasks = {t.task_name: t for t in extract_tasks(plan["target"])}
+    tasks = {t.task_name: t for t in extract_tasks(plan["target"], Widths.from_key(plan["widths"]))}
     mine = [entry for entry in plan["tasks"] if entry["shard"] == shard]
     missing = [e["name"] for e in mine if e["name"] not in tasks]
     if missing:
