@@ -95,7 +95,7 @@ def small_plan(task_record) -> dict:
     record = task_record
     convs = sorted((f, n) for n, f in record["tasks"].items() if n.startswith("fused_conv2d"))[:2]
     entries = [{"name": n, "flops": f, "trials": 2, "shard": i} for i, (f, n) in enumerate(convs)]
-    return {"target": record["target"], "tasks": entries}
+    return {"target": record["target"], "widths": record["widths"], "tasks": entries}
 
 
 def with_trials(plan: dict, trials: int) -> dict:
