@@ -109,7 +109,8 @@ def _units(model: LPRNet) -> list[tuple[str, list[int], int]]:
         if m.pool is None:
             units.append((m.name, channels, CHANNEL_MULTIPLE))
             continue
-        pooled = sorted(pool_positions(model, m), key=pool_positions(model, m).get)
+        positions = pool_positions(model, m)
+        pooled = sorted(positions, key=positions.get)
         units += [(m.name, pooled, CHANNEL_MULTIPLE), (m.name, [c for c in channels if c not in set(pooled)], 0)]
     return units
 
@@ -259,4 +260,5 @@ def build_channel_pruned(weights: str | Path, macs_ratio: float, calibration: np
             torch.equal(reloaded.state_dict()[k], v) for k, v in student.state_dict().items()):
         Path(path).unlink()
         raise RuntimeError(f"{path}: the stored channel-pruned weights do not reload exactly")
-    return {**info, **model_size(student), "macs_removed": 1 - model_size(student)["macs"] / source["macs"]}
+    result = model_size(student)
+    return {**info, **result, "macs_removed": 1 - result["macs"] / source["macs"]}

@@ -88,6 +88,7 @@ def measure_variant(
                                          REFERENCE_BATCH)[1]
     raw, packed = size_on_disk(artifact)
     own = load_model(weights)
+    macs = count_macs(own.widths, own.num_classes)
     correct = [p == t for p, t in zip(plates, labels, strict=True)]
     gained, lost = discordant_pairs(correct, [p == t for p, t in zip(baseline_plates, labels, strict=True)])
     low, high = wilson_interval(sum(correct), len(labels))
@@ -111,8 +112,8 @@ def measure_variant(
         agreement_with_source=None if reference_logits is None else agreement(plates, reference_plates),
         max_abs_logit_diff_vs_source=None if reference_logits is None else float(np.abs(logits - reference_logits).max()),
         sparsity=conv_sparsity(own),
-        macs=count_macs(own.widths, own.num_classes),
-        macs_removed=1 - count_macs(own.widths, own.num_classes) / count_macs(DENSE, own.num_classes),
+        macs=macs,
+        macs_removed=1 - macs / count_macs(DENSE, own.num_classes),
         size_bytes=raw,
         size_gzip_bytes=packed,
         threads=threads,
