@@ -113,6 +113,20 @@ def test_allocation_takes_free_channels_first(plates):
     assert all(float(scores[name][c]) == 0 for name, gone in removed.items() for c in gone)
 
 
+def test_distillation_is_kept_only_when_it_lowers_the_calibration_error(plates, tmp_path):
+    """An exact cut (only dead filters go) cannot be improved by distillation, so the stored
+    weights are the cut's; the record says which weights each step kept."""
+    weights = tmp_path / "dead.pt"
+    torch.save(with_dead_channels().state_dict(), weights)
+    path = tmp_path / "c.pt"
+    info = build_channel_pruned(weights, 0.2, plates[:8], plates[8:], QUICK, 1, path)
+    (step,) = info["history"]
+    assert step["cut"]["logit_mse"] < 1e-8 < step["recovered"]["logit_mse"] and step["distill"]
+    assert step["kept"] == "cut"
+    exact = prune_to(load_model(weights), info["criterion"], step["macs"], plates)
+    np.testing.assert_array_equal(predict_logits(load_model(path), plates), predict_logits(exact, plates))
+
+
 def test_allocation_is_in_multiples_of_16_and_meets_the_target(random_weights, plates):
     model = load_model(random_weights)
     target = round(count_macs(DENSE, 68) * 0.6)
@@ -145,6 +159,9 @@ def test_slim_checkpoint_roundtrips_and_records_the_choice(random_weights, plate
     assert info["macs"] == count_macs(model.widths, 68) == macs_by_hooks(model)
     assert info["criterion"] == min(info["criteria"], key=lambda c: info["criteria"][c]["logit_mse"])
     assert [row["step"] for row in info["history"]] == [1, 2] and info["history"][-1]["distill"]
+    for row in info["history"]:
+        better = row["recovered"]["logit_mse"] < row["cut"]["logit_mse"]
+        assert row["kept"] == ("recovered" if better else "cut")
     raw = torch.load(path, weights_only=True)  # a plain state_dict of tensors
     assert all(isinstance(v, torch.Tensor) for v in raw.values())
     again = load_model(path)
