@@ -14,6 +14,7 @@ against 0.019 calibrated), and on the real checkpoint the FX version had not rai
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 import zipfile
@@ -67,14 +68,26 @@ def quantizer_for(fp32_modules: list[str]):
     return quantizer
 
 
-def quantize_model(model: torch.nn.Module, calibration: np.ndarray, fp32_modules: list[str]) -> torch.fx.GraphModule:
-    """Export, annotate, calibrate on `calibration` images only, and convert to INT8."""
+def export_fp32(model: torch.nn.Module) -> torch.fx.GraphModule:
+    """The folded fp32 graph, captured once per build: annotation works on a copy of it."""
+    return movable(export_program(fp32_graph(model).eval()).module())
+
+
+def quantize_exported(exported: torch.fx.GraphModule, calibration: np.ndarray,
+                      fp32_modules: list[str]) -> torch.fx.GraphModule:
+    """Annotate a copy of `exported` (prepare_pt2e changes its input in place), calibrate on
+    `calibration` images only, and convert to INT8. Copying instead of exporting again for each
+    candidate of the sensitivity scan gives the same graph and saves the export."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    exported = movable(export_program(fp32_graph(model).eval()).module())
-    prepared = movable(prepare_pt2e(exported, quantizer_for(fp32_modules)))
+    prepared = movable(prepare_pt2e(copy.deepcopy(exported), quantizer_for(fp32_modules)))
     predict_logits(prepared, calibration)
     return movable(convert_pt2e(prepared))
+
+
+def quantize_model(model: torch.nn.Module, calibration: np.ndarray, fp32_modules: list[str]) -> torch.fx.GraphModule:
+    """Export, annotate, calibrate on `calibration` images only, and convert to INT8."""
+    return quantize_exported(export_fp32(model), calibration, fp32_modules)
 
 
 def candidate_layers(model: torch.nn.Module) -> list[str]:
@@ -132,13 +145,14 @@ def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, s
     quiet_torch_internals()
     reference = greedy_decode(predict_logits(make_model(), calibration))
     subset = calibration[:scan_images]
+    exported = export_fp32(make_model())
     scan = []
     if max_fp32_layers > 0:
         scan = leave_one_out(
-            lambda kept: predict_logits(quantize_model(make_model(), subset, [*ALWAYS_FP32, *kept]), subset),
+            lambda kept: predict_logits(quantize_exported(exported, subset, [*ALWAYS_FP32, *kept]), subset),
             candidate_layers(make_model()), predict_logits(make_model(), subset))
     fp32_layers = choose_fp32_layers(scan, max_fp32_layers) + list(ALWAYS_FP32)
-    quantized = quantize_model(make_model(), calibration, fp32_layers)
+    quantized = quantize_exported(exported, calibration, fp32_layers)
     save_exported(quantized, path)
     plates, lowered = run_counting_lowerings(path, calibration, threads)
     if not any(name.endswith("_lower_count") and count for name, count in lowered.items()):

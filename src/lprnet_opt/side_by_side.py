@@ -55,8 +55,16 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
     def one_round(r: int) -> tuple[dict[str, list[float]], float]:
         monitor, processes = ForeignLoad(), {}
         try:
+            # Loading and warm-up are not timed, so a round's processes do them side by side:
+            # one at a time took 96 s a round for 14 variants of the tiny test workflow, most
+            # of it in imports; side by side, 63 s (AMD EPYC, 2 cores). Timing starts once every
+            # process is ready and the machine is quiet.
             for v in names if r % 2 == 0 else names[::-1]:
-                processes[v] = TimedProcess(*artifacts[v], sample, settings.threads, settings.warmup)
+                processes[v] = TimedProcess(*artifacts[v], sample, settings.threads, settings.warmup, wait=False)
+            for process in processes.values():
+                process.ready()
+            for process in processes.values():
+                process.wait_quiet()
             times = time_processes(processes, settings.runs)
             for v, process in processes.items():
                 first = v not in extra

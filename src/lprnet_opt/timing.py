@@ -104,7 +104,10 @@ class TimedProcess:
     """One variant's runtime loaded and warmed up in a fresh Python process of its own, which
     imports only that runtime and times blocks of calls when asked."""
 
-    def __init__(self, runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int) -> None:
+    def __init__(self, runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int,
+                 wait: bool = True) -> None:
+        """Start the process; with `wait`, return once it has loaded and warmed up (else call
+        `ready` before timing it: processes can load side by side, which nothing times)."""
         self.label = f"{artifact} ({runtime})"
         command = [sys.executable, "-m", "lprnet_opt.timing", runtime, str(artifact), str(sample), str(threads),
                    str(warmup)]
@@ -114,6 +117,11 @@ class TimedProcess:
         self.errors = tempfile.TemporaryFile(mode="w+")  # a pipe could fill up and stall the process
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
                                         text=True, env=env)
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until the process has loaded its runtime and warmed up."""
         self._reply()
 
     def _reply(self):
