@@ -165,8 +165,11 @@ class TimedProcess:
 
     def finish(self, throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
         result = self._ask(f"finish {throughput_batch} {throughput_runs}")
-        self.process.wait()  # reaped: its CPU time now counts as this process's children's
-        self.errors.close()
+        # Killed, not left to exit: everything is measured, and Python's teardown of a loaded
+        # runtime took up to 2 s a process (torch with inductor), 7.7 s for a default round
+        # of nine processes, one after another. Reaped, so its CPU time counts as this process's
+        # children's (ForeignLoad).
+        self.kill()
         return result
 
     def kill(self) -> None:
