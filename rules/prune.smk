@@ -46,6 +46,7 @@ rule channel_prune:
         threads=config["threads"],
         macs_ratio=variant_param("macs_ratio"),
         steps=config["channel_pruning"]["steps"],
+        exact_cut_error=config["channel_pruning"]["exact_cut_error"],
         distill={
             k: v for k, v in config["distillation"].items() if k != "synthetic_plates"
         },

@@ -16,5 +16,6 @@ torch.set_num_threads(snakemake.params.threads)
 calibration = read_split(snakemake.input.split, "calibration").images
 extra = load_folder(snakemake.input.extra).images if snakemake.input.extra else np.zeros((0, *calibration.shape[1:]), np.float32)
 info = build_channel_pruned(snakemake.input.weights, snakemake.params.macs_ratio, calibration, extra,
-                            DistillSettings(**snakemake.params.distill), snakemake.params.steps, snakemake.output.model)
+                            DistillSettings(**snakemake.params.distill), snakemake.params.steps, snakemake.output.model,
+                            exact_cut_error=snakemake.params.exact_cut_error)
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -113,16 +113,21 @@ def test_allocation_takes_free_channels_first(plates):
     assert all(float(scores[name][c]) == 0 for name, gone in removed.items() for c in gone)
 
 
-def test_distillation_is_kept_only_when_it_lowers_the_calibration_error(plates, tmp_path):
-    """An exact cut (only dead filters go) cannot be improved by distillation, so the stored
-    weights are the cut's; the record says which weights each step kept."""
+@pytest.mark.parametrize("exact_cut_error", [0.0, 1e-6])
+def test_an_exact_cut_is_kept_and_not_made_worse(plates, tmp_path, exact_cut_error):
+    """An exact cut (only dead filters go) cannot be improved by distillation: by default it is
+    not distilled at all; when distillation is forced (threshold 0) the guard keeps the cut's
+    weights. The record says which weights each step kept."""
     weights = tmp_path / "dead.pt"
     torch.save(with_dead_channels().state_dict(), weights)
     path = tmp_path / "c.pt"
-    info = build_channel_pruned(weights, 0.2, plates[:8], plates[8:], QUICK, 1, path)
+    info = build_channel_pruned(weights, 0.2, plates[:8], plates[8:], QUICK, 1, path, exact_cut_error=exact_cut_error)
     (step,) = info["history"]
-    assert step["cut"]["logit_mse"] < 1e-8 < step["recovered"]["logit_mse"] and step["distill"]
-    assert step["kept"] == "cut"
+    assert step["cut"]["logit_mse"] < 1e-8 and step["kept"] == "cut"
+    if exact_cut_error:
+        assert step["exact"] and not step["distill"] and step["recovered"] == step["cut"]
+    else:
+        assert not step["exact"] and step["distill"] and step["recovered"]["logit_mse"] > 1e-8
     exact = prune_to(load_model(weights), info["criterion"], step["macs"], plates)
     np.testing.assert_array_equal(predict_logits(load_model(path), plates), predict_logits(exact, plates))
 
@@ -153,7 +158,7 @@ def predict_logits_tensor(model: LPRNet, plates: np.ndarray) -> torch.Tensor:
 
 def test_slim_checkpoint_roundtrips_and_records_the_choice(random_weights, plates, tmp_path):
     path = tmp_path / "c.pt"
-    info = build_channel_pruned(random_weights, 0.5, plates[:8], plates[8:], QUICK, 2, path)
+    info = build_channel_pruned(random_weights, 0.5, plates[:8], plates[8:], QUICK, 2, path, exact_cut_error=0)
     model = load_model(path)
     assert model.widths.key() == info["widths"] and 0.5 <= info["macs_removed"] < 0.6
     assert info["macs"] == count_macs(model.widths, 68) == macs_by_hooks(model)
