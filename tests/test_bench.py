@@ -10,11 +10,19 @@ from lprnet_opt.bench import bench_isolated
 
 
 def test_isolated_rounds_time_each_variant_in_its_own_process(measured):
-    rows, run = bench_isolated(measured, ["baseline", "pruned_onnx"], threads=1, warmup=1, runs=5, rounds=2)
-    assert [r["variant"] for r in rows] == ["baseline", "pruned_onnx"]
+    rows, run = bench_isolated(measured, ["baseline", "pruned_onnx", "pruned"], threads=1, warmup=1, runs=5, rounds=2)
+    assert [r["variant"] for r in rows] == ["baseline", "pruned_onnx", "pruned"]
     assert rows[0]["ratio_to_baseline"] == 1.0 and len(run["round_medians_ms"]["pruned_onnx"]) == 2
     for row in rows:
         assert 0 < row["round_min"] <= row["latency_ms"] <= row["round_max"]
+    # Each against the first listed variant of its own runtime: pruned (eager) against the
+    # baseline, paired by round; the only ONNX Runtime variant against itself.
+    assert [r["same_runtime_reference"] for r in rows] == ["baseline", "pruned_onnx", "baseline"]
+    medians = run["round_medians_ms"]
+    per_round = [p / b for p, b in zip(medians["pruned"], medians["baseline"])]
+    assert rows[2]["ratio_to_same_runtime"] == pytest.approx(sorted(per_round)[0] / 2 + sorted(per_round)[1] / 2, rel=1e-3)
+    assert rows[2]["same_runtime_ci_low"] <= rows[2]["ratio_to_same_runtime"] <= rows[2]["same_runtime_ci_high"]
+    assert rows[1]["ratio_to_same_runtime"] == 1.0
 
 
 def test_isolated_failure_names_the_variant(measured, tmp_path):

@@ -66,12 +66,21 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
         run = time_side_by_side({v: (r.runtime, r.artifact) for v, r in records.items()}, sample, settings,
                                 reference=variants[0])
     medians = run["round_medians_ms"]
+    # Each variant is also compared with the first listed variant of its own runtime (a pruned
+    # model against the dense one in the same runtime), paired by round like the reference.
+    first_of_runtime: dict[str, str] = {}
+    for v, r in records.items():
+        first_of_runtime.setdefault(r.runtime, v)
     rows = []
     for v in variants:
         latency, ratio = round_latency(medians[v]), paired_ratio(medians[v], medians[variants[0]])
+        same = first_of_runtime[records[v].runtime]
+        to_same = paired_ratio(medians[v], medians[same])
         rows.append({"variant": v, "latency_ms": latency["latency_ms"], "round_min": latency["latency_round_min_ms"],
                      "round_max": latency["latency_round_max_ms"], f"ratio_to_{variants[0]}": ratio["median"],
-                     "ratio_min": ratio["min"], "ratio_max": ratio["max"]})
+                     "ratio_min": ratio["min"], "ratio_max": ratio["max"], "runtime": records[v].runtime,
+                     "same_runtime_reference": same, "ratio_to_same_runtime": to_same["median"],
+                     "same_runtime_ci_low": to_same["ci"][0], "same_runtime_ci_high": to_same["ci"][1]})
     return rows, run
 
 
@@ -114,7 +123,8 @@ def kernel_profile(database: Path, library: Path | None, threads: int, warmup: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", help="variant names; the first is the reference")
+    parser.add_argument("variants", nargs="*", help="variant names; the first is the reference (with --isolated, "
+                        "each is also compared with the first listed variant of its runtime)")
     parser.add_argument("--subnormals", type=Path, metavar="CHECKPOINT",
                         help="instead: time a checkpoint as stored against its subnormal weights flushed")
     parser.add_argument("--kernels", type=Path, metavar="DATABASE",
