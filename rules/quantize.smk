@@ -18,6 +18,9 @@ rule quantize:
         threads=config["threads"],
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
+        min_agreement=config["quantization"]["min_agreement"],
+        guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
+        target_isa=config["quantization"]["target_isa"],
     script:
         "../scripts/quantize.py"
 
@@ -43,6 +46,9 @@ rule onnx_int8:
         threads=config["threads"],
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
+        min_agreement=config["quantization"]["min_agreement"],
+        guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
+        target_isa=config["quantization"]["target_isa"],
         timing_runs=config["timing"]["runs"],
     script:
         "../scripts/onnx_int8.py"
@@ -68,5 +74,9 @@ rule openvino_int8:
         runtime=60,
     params:
         threads=config["threads"],
+        scan_images=config["quantization"]["scan_images"],
+        min_agreement=config["quantization"]["min_agreement"],
+        guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
+        target_isa=config["quantization"]["target_isa"],
     script:
         "../scripts/openvino_int8.py"

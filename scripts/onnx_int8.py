@@ -3,6 +3,7 @@
 from lprnet_opt.atomic import write_json
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
+from lprnet_opt.int8_guard import GuardSettings
 from lprnet_opt.onnx_quantize import build_onnx_int8
 from lprnet_opt.workflow import setup_logging
 
@@ -16,5 +17,7 @@ info = build_onnx_int8(
     threads=snakemake.params.threads,
     timing_runs=snakemake.params.timing_runs,
     path=snakemake.output.model,
+    guard=GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers),
+    target_isa=snakemake.params.target_isa,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -2,10 +2,19 @@
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.data import read_split
+from lprnet_opt.int8_guard import GuardSettings
 from lprnet_opt.openvino_quantize import build_openvino_int8
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 calibration = read_split(snakemake.input.split, "calibration")
-info = build_openvino_int8(snakemake.input.onnx, calibration.images, snakemake.params.threads, snakemake.output.model)
+info = build_openvino_int8(
+    snakemake.input.onnx,
+    calibration.images,
+    snakemake.params.threads,
+    snakemake.output.model,
+    GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers),
+    snakemake.params.scan_images,
+    snakemake.params.target_isa,
+)
 write_json({"source_onnx": snakemake.input.onnx, **info}, snakemake.output.info)

@@ -5,6 +5,7 @@ import torch
 from lprnet_opt.atomic import write_json
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
+from lprnet_opt.int8_guard import GuardSettings
 from lprnet_opt.quantize import build_quantized
 from lprnet_opt.workflow import setup_logging
 
@@ -18,5 +19,7 @@ info = build_quantized(
     snakemake.params.scan_images,
     snakemake.params.threads,
     snakemake.output.model,
+    GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers),
+    snakemake.params.target_isa,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from lprnet_opt.checkpoint import load_model
+from lprnet_opt.int8_guard import GuardSettings
+from lprnet_opt.isa import isa_class
 from lprnet_opt.model import predict_logits
 from lprnet_opt.quantize import ALWAYS_FP32, build_quantized, quantize_model
 from lprnet_opt.runtimes import load_runner
@@ -27,6 +29,9 @@ def run_alone(code: str, blocked: list[str], cwd: Path, images: np.ndarray) -> s
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stderr
 
+# A bound every build passes: tests of what a build writes, not of the guard.
+NO_GUARD = GuardSettings(min_agreement=0.0, max_extra_fp32_layers=0)
+
 
 @pytest.fixture(scope="module")
 def calibration() -> np.ndarray:
@@ -35,8 +40,9 @@ def calibration() -> np.ndarray:
 
 def test_pt2e_artifact_is_int8_lowered_and_runs_from_its_file_alone(random_weights, calibration, tmp_path):
     path = tmp_path / "quantized.pt2"
-    info = build_quantized(lambda: load_model(random_weights), calibration, 0, 8, 1, path)
+    info = build_quantized(lambda: load_model(random_weights), calibration, 0, 8, 1, path, NO_GUARD)
     assert set(ALWAYS_FP32) <= set(info["fp32_layers"])
+    assert info["numerics"]["isa"] == isa_class(onednn=True) and info["fit"] and info["guard"]["passed"]
     # The lowering check: inductor fused and lowered every quantized conv to oneDNN's qconv.
     lowered = info["inductor_qconv_lowerings"]
     assert lowered["qconv_unary_lower_count"] >= 15, lowered
@@ -57,7 +63,8 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     from lprnet_opt.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
 
     path = tmp_path / "model.onnx"
-    info = build_onnx_int8(load_model(random_weights), calibration, 1, 8, 1, 20, path)
+    info = build_onnx_int8(load_model(random_weights), calibration, 1, 8, 1, 20, path, NO_GUARD)
+    assert info["numerics"]["isa"] == isa_class(onednn=False) and info["fit"]
     assert [r["method"] for r in info["calibration_methods"]] == list(CALIBRATION_METHODS)
     assert info["calibration_method"] == min(info["calibration_methods"], key=lambda r: r["logit_mse"])["method"]
     assert {r["activation"] for r in info["activation_types"]} == {"uint8", "int8"}
@@ -86,7 +93,7 @@ def test_openvino_int8_runs_with_openvino_alone(random_weights, calibration, tmp
 
     export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")
     path = tmp_path / "model.xml"
-    info = build_openvino_int8(tmp_path / "fp32.onnx", calibration, 1, path)
+    info = build_openvino_int8(tmp_path / "fp32.onnx", calibration, 1, path, NO_GUARD, 8)
     assert {r["preset"] for r in info["candidates"]} == set(PRESETS) and info["preset"] in PRESETS
     assert info["runtime_settings"]["INFERENCE_PRECISION_HINT"] == "f32"
     assert path.with_suffix(".bin").stat().st_size < 0.5 * (tmp_path / "fp32.onnx").stat().st_size

@@ -7,6 +7,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from .isa import isa_class
+
 
 def cpu_model() -> str:
     try:
@@ -30,6 +32,11 @@ def environment(threads: int) -> dict:
 
     return {
         "cpu_model": cpu_model(),
+        # The instruction-set class INT8 numerics depend on (isa.py): as oneDNN runtimes see it
+        # (ONEDNN_MAX_CPU_ISA applies), and the hardware's, which ONNX Runtime uses.
+        "isa": isa_class(onednn=True),
+        "isa_hardware": isa_class(onednn=False),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "threads": threads,

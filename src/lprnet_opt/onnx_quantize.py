@@ -6,10 +6,13 @@ split only. Three choices are measured on that split and recorded in the build J
 - the activation type: uint8 (U8S8) or int8 (S8S8), the faster of the two whose logit error is
   within 10% of the better one, timed side by side in alternating blocks;
 - the layers kept fp32: a leave-one-out scan, as for the PyTorch INT8 build.
+Weights use 7 bits (reduce_range) on CPUs without VNNI, where ONNX Runtime documents U8S8
+saturation; the final model then passes the INT8 guard (`int8_guard`) through ONNX Runtime.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -17,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .int8_guard import GuardSettings, guarded_build
+from .isa import NOTE_KEY, has_vnni, isa_class
 from .onnx_export import export_onnx, int8_graph
 from .runtimes import load_runner, run_batched
 from .sensitivity import choose_fp32_layers, leave_one_out, logit_error
@@ -73,7 +78,7 @@ def prepare_fp32(model, path: str | Path) -> None:
 
 
 def quantize_onnx(fp32: str | Path, output: str | Path, images: np.ndarray, method: str, activation: str,
-                  fp32_nodes: list[str], cache: str | Path) -> None:
+                  fp32_nodes: list[str], cache: str | Path, reduce_range: bool = False) -> None:
     """One QDQ INT8 model. Calibration ranges are cached in `cache`, so the scan's many builds
     with the same method run the calibration images once."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -88,18 +93,34 @@ def quantize_onnx(fp32: str | Path, output: str | Path, images: np.ndarray, meth
     calibration, options = CALIBRATION_METHODS[method]
     with atomic_path(output) as tmp:
         quantize_static(str(fp32), str(tmp), Plates(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        reduce_range=reduce_range,
                         activation_type=getattr(QuantType, ACTIVATION_TYPES[activation]),
                         weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, calibration),
                         nodes_to_exclude=fp32_nodes, extra_options=dict(options), calibration_cache_path=str(cache))
 
 
-def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int,
-                    threads: int, timing_runs: int, path: str | Path) -> dict:
-    """Choose method, fp32 layers and activation type on `calibration` images; write `path`.
+def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
+    """`source` written to `path` with the CPU class it was built for in its metadata, which
+    the runtime checks at load."""
+    import onnx
 
-    Returns the build record.
-    """
+    model = onnx.load(str(source))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = NOTE_KEY, json.dumps({"isa": isa})
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+
+
+def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int,
+                    threads: int, timing_runs: int, path: str | Path, guard: GuardSettings,
+                    target_isa: str | None = None) -> dict:
+    """Choose numerics for `target_isa` (None: this CPU's class), method, fp32 layers and activation type on `calibration` images, pass the INT8
+    guard, and write `path`. Returns the build record."""
     import onnxruntime
+
+    # MLAS picks its kernels by CPUID: ONEDNN_MAX_CPU_ISA does not apply to ONNX Runtime.
+    isa = target_isa or isa_class(onednn=False)
+    reduce_range = not has_vnni(isa)
 
     def logits(model_path: Path, images: np.ndarray) -> np.ndarray:
         return run_batched(load_runner("onnx_runtime", model_path, threads), images, 64)
@@ -108,12 +129,13 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         work = Path(scratch)
         fp32 = work / "fp32.onnx"
         prepare_fp32(model, fp32)
-        rule_fp32, candidates = fp32_nodes_of(fp32)
+        rule_fp32, nodes = fp32_nodes_of(fp32)
         reference = logits(fp32, calibration)
 
-        def build(method: str, activation: str, fp32_nodes: list[str], name: str) -> Path:
+        def build(method: str, activation: str, fp32_nodes: list[str], name: str, rr: bool = reduce_range) -> Path:
             out = work / f"{name}.onnx"
-            quantize_onnx(fp32, out, calibration, method, activation, [*rule_fp32, *fp32_nodes], work / f"{method}.ranges")
+            quantize_onnx(fp32, out, calibration, method, activation, [*rule_fp32, *fp32_nodes],
+                          work / f"{method}.ranges", rr)
             return out
 
         methods = []
@@ -123,12 +145,15 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         method = min(methods, key=lambda r: r["logit_mse"])["method"]
 
         subset = calibration[:scan_images]
-        scan = leave_one_out(lambda kept: logits(build(method, "uint8", kept, "scan"), subset), candidates,
-                             reference[: len(subset)]) if max_fp32_layers > 0 else []
-        fp32_nodes = choose_fp32_layers(scan, max_fp32_layers)
-        for row in scan:
-            row["node"], row["layer"] = row["layer"], "none" if row["layer"] == "none" else module_of(row["layer"])
+        scans: list[list[dict]] = []
 
+        def scan() -> list[dict]:
+            if not scans:
+                scans.append(leave_one_out(lambda kept: logits(build(method, "uint8", kept, "scan"), subset), nodes,
+                                           reference[: len(subset)]))
+            return scans[0]
+
+        fp32_nodes = choose_fp32_layers(scan(), max_fp32_layers) if max_fp32_layers > 0 else []
         candidates = {a: build(method, a, fp32_nodes, a) for a in ACTIVATION_TYPES}
         times = time_interleaved({a: load_runner("onnx_runtime", p, threads) for a, p in candidates.items()},
                                  calibration[:1], warmup=20, runs=timing_runs)
@@ -138,9 +163,23 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         accurate = [r for r in activations if r["logit_mse"] <= best_error * ERROR_TOLERANCE]
         activation = min(accurate, key=lambda r: r["median_ms"])["activation"]
         log.info("activations: %s; chose %s", activations, activation)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(candidates[activation].read_bytes())
-    chosen = next(r for r in activations if r["activation"] == activation)
+        chosen = next(r for r in activations if r["activation"] == activation)
+
+        def attempt(rr: bool, kept: list[str]) -> tuple[Path, float]:
+            if rr == reduce_range and kept == fp32_nodes:
+                return candidates[activation], chosen["agreement"]
+            out = build(method, activation, kept, f"guard{len(kept)}_{int(rr)}", rr)
+            return out, logit_error(logits(out, calibration), reference)["agreement"]
+
+        final_path, record = guarded_build(attempt, reduce_range, fp32_nodes,
+                                           lambda: choose_fp32_layers(scan(), len(nodes)), guard)
+        with_isa_note(final_path, path, isa)
+    final = dict(record["attempts"][record["chosen_attempt"]])
+    scan_rows = scans[0] if scans else []
+    for row in scan_rows:
+        row["node"], row["layer"] = row["layer"], "none" if row["layer"] == "none" else module_of(row["layer"])
+    for entry in record["attempts"]:  # named as torch modules, as in the PT2E record
+        entry["fp32_layers"] = [module_of(n) or n.strip("/") for n in entry["fp32_layers"]]
     return {
         "tool": f"onnxruntime.quantization {onnxruntime.__version__}: quantize_static, QDQ, per-channel int8 weights",
         "graph": "folded; strided-pool channels grouped; context pools as depthwise convs (onnx_export.int8_graph)",
@@ -148,9 +187,15 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         "calibration_methods": methods,
         "activation_type": activation,
         "activation_types": activations,
-        "fp32_layers": sorted({module_of(n) or n.strip("/") for n in [*fp32_nodes, *rule_fp32]}),
-        "fp32_nodes": [*fp32_nodes, *rule_fp32],
-        "sensitivity": scan,
+        "fp32_layers": sorted({module_of(n) or n.strip("/") for n in [*final["fp32_layers"], *rule_fp32]}),
+        "fp32_nodes": [*final["fp32_layers"], *rule_fp32],
+        "sensitivity": scan_rows,
+        "sensitivity_path": "ONNX Runtime, the runtime that ships",
         "calibration_images": len(calibration),
-        "calibration_agreement": chosen["agreement"],
+        "calibration_agreement": final["agreement"],
+        "numerics": {"isa": isa, "reduce_range": final["reduce_range"],
+                     "chosen_for_isa": "full-range int8 weights" if not reduce_range else
+                     "7-bit weights (reduce_range): no VNNI, U8S8 pairs sum in 16 bits"},
+        "guard": record,
+        "fit": record["passed"],
     }

@@ -7,6 +7,13 @@ fp32 originals dropped, and the program is saved with `torch.export.save`. The r
 quantized conv to oneDNN's qconv; the build counts those lowerings and refuses an artifact
 without them. Which layers stay fp32 is decided by a measured sensitivity scan.
 
+Numerics follow the CPU class (`isa`): without VNNI the weights use 7 bits (reduce_range),
+as torchao's own docstring advises, since oneDNN's u8 x s8 products then sum pairs in 16 bits
+and saturate. The shipped artifact then passes the INT8 guard (`int8_guard`) on the calibration
+split through inductor, the path that ships. The sensitivity scan runs the converted graph's
+reference (decomposed) execution instead: fp32 arithmetic on dequantized values, ~10x cheaper
+than an inductor compile per candidate, but blind to saturation; the guard is not.
+
 Quantization-aware fine-tuning (the FX build's off-by-default option) is gone with FX: with
 `prepare_qat_pt2e` it made the shipped synthetic baseline's INT8 logit error 6x worse (0.12
 against 0.019 calibrated), and on the real checkpoint the FX version had not raised accuracy.
@@ -15,7 +22,9 @@ against 0.019 calibrated), and on the real checkpoint the FX version had not rai
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,6 +35,8 @@ import torch
 from .atomic import atomic_path
 from .chars import greedy_decode
 from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
+from .int8_guard import GuardSettings, guarded_build
+from .isa import NOTE_KEY, has_vnni, isa_class
 from .metrics import agreement
 from .model import predict_logits
 from .rewrites import fp32_graph
@@ -56,13 +67,14 @@ def export_program(model: torch.nn.Module) -> torch.export.ExportedProgram:
     return torch.export.export(model, (torch.zeros(EXAMPLE_SHAPE),), dynamic_shapes=({0: batch},))
 
 
-def quantizer_for(fp32_modules: list[str]):
+def quantizer_for(fp32_modules: list[str], reduce_range: bool = False):
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer,
         get_default_x86_inductor_quantization_config,
     )
 
-    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    config = get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
+    quantizer = X86InductorQuantizer().set_global(config)
     for name in fp32_modules:
         quantizer.set_module_name_qconfig(name, None)
     return quantizer
@@ -74,13 +86,13 @@ def export_fp32(model: torch.nn.Module) -> torch.fx.GraphModule:
 
 
 def quantize_exported(exported: torch.fx.GraphModule, calibration: np.ndarray,
-                      fp32_modules: list[str]) -> torch.fx.GraphModule:
+                      fp32_modules: list[str], reduce_range: bool = False) -> torch.fx.GraphModule:
     """Annotate a copy of `exported` (prepare_pt2e changes its input in place), calibrate on
     `calibration` images only, and convert to INT8. Copying instead of exporting again for each
     candidate of the sensitivity scan gives the same graph and saves the export."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = movable(prepare_pt2e(copy.deepcopy(exported), quantizer_for(fp32_modules)))
+    prepared = movable(prepare_pt2e(copy.deepcopy(exported), quantizer_for(fp32_modules, reduce_range)))
     predict_logits(prepared, calibration)
     return movable(convert_pt2e(prepared))
 
@@ -109,16 +121,17 @@ def drop_unused_attributes(graph: torch.fx.GraphModule) -> None:
             delattr(graph.get_submodule(owner) if owner else graph, attribute)
 
 
-def save_exported(quantized: torch.fx.GraphModule, path: str | Path) -> None:
+def save_exported(quantized: torch.fx.GraphModule, path: str | Path, isa: str | None = None) -> None:
     """Save the converted graph as an ExportedProgram that `torch.export.load` reads with no
     project code, without example inputs, deflated: `torch.export.load` reads it as it is,
-    and int8 weights and the graph's JSON shrink (measured: 0.75 MB -> 0.12 MB)."""
+    and int8 weights and the graph's JSON shrink (measured: 0.75 MB -> 0.12 MB). `isa`, the CPU
+    class the numerics were chosen for, goes in as an extra file the runtime checks."""
     drop_unused_attributes(quantized)
     program = export_program(quantized)
     program._example_inputs = None  # two sample images, 55 KB
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
         stored = Path(scratch) / "stored.pt2"
-        torch.export.save(program, str(stored))
+        torch.export.save(program, str(stored), extra_files={NOTE_KEY: json.dumps({"isa": isa})} if isa else None)
         deflate_zip(stored, tmp)
 
 
@@ -139,29 +152,57 @@ def run_counting_lowerings(path: str | Path, images: np.ndarray, threads: int) -
 
 
 def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int,
-                    threads: int, path: str | Path) -> dict:
-    """Scan sensitivity, leave the worst layers fp32, quantize, save, and check that inductor
-    lowers the quantized convs. Returns the build record."""
+                    threads: int, path: str | Path, guard: GuardSettings, target_isa: str | None = None) -> dict:
+    """Choose numerics for `target_isa` (None: this CPU's class), scan sensitivity, leave the worst layers fp32,
+    quantize, save, check that inductor lowers the quantized convs, and pass the INT8 guard on
+    `calibration` through the runtime. Returns the build record."""
     quiet_torch_internals()
+    isa = target_isa or isa_class(onednn=True)
+    reduce_range = not has_vnni(isa)
     reference = greedy_decode(predict_logits(make_model(), calibration))
     subset = calibration[:scan_images]
     exported = export_fp32(make_model())
-    scan = []
-    if max_fp32_layers > 0:
-        scan = leave_one_out(
-            lambda kept: predict_logits(quantize_exported(exported, subset, [*ALWAYS_FP32, *kept]), subset),
-            candidate_layers(make_model()), predict_logits(make_model(), subset))
-    fp32_layers = choose_fp32_layers(scan, max_fp32_layers) + list(ALWAYS_FP32)
-    quantized = quantize_exported(exported, calibration, fp32_layers)
-    save_exported(quantized, path)
-    plates, lowered = run_counting_lowerings(path, calibration, threads)
-    if not any(name.endswith("_lower_count") and count for name, count in lowered.items()):
-        raise RuntimeError(f"{path}: inductor lowered no quantized conv (counters {lowered}); the artifact would run fp32 math")
+    candidates = candidate_layers(make_model())
+    scans: list[list[dict]] = []
+
+    def scan() -> list[dict]:
+        if not scans:
+            scans.append(leave_one_out(
+                lambda kept: predict_logits(quantize_exported(exported, subset, [*ALWAYS_FP32, *kept], reduce_range),
+                                            subset),
+                candidates, predict_logits(make_model(), subset)))
+        return scans[0]
+
+    lowerings: list[dict[str, int]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        def attempt(rr: bool, layers: list[str]) -> tuple[Path, float]:
+            candidate = Path(scratch) / f"attempt{len(lowerings)}.pt2"
+            save_exported(quantize_exported(exported, calibration, [*layers, *ALWAYS_FP32], rr), candidate, isa)
+            plates, lowered = run_counting_lowerings(candidate, calibration, threads)
+            if not any(name.endswith("_lower_count") and count for name, count in lowered.items()):
+                raise RuntimeError(f"{path}: inductor lowered no quantized conv (counters {lowered}); "
+                                   "the artifact would run fp32 math")
+            lowerings.append(lowered)
+            return candidate, agreement(plates, reference)
+
+        chosen_layers = choose_fp32_layers(scan(), max_fp32_layers) if max_fp32_layers > 0 else []
+        chosen, record = guarded_build(attempt, reduce_range, chosen_layers,
+                                       lambda: choose_fp32_layers(scan(), len(candidates)), guard)
+        with atomic_path(path) as tmp:
+            shutil.copyfile(chosen, tmp)
+    final = record["attempts"][record["chosen_attempt"]]
     return {
-        "fp32_layers": fp32_layers,
-        "sensitivity": scan,
+        "fp32_layers": final["fp32_layers"] + list(ALWAYS_FP32),
+        "sensitivity": scans[0] if scans else [],
+        "sensitivity_path": "reference (decomposed) execution of the converted graph: fp32 arithmetic on "
+                            "dequantized values, blind to int8 saturation; the guard runs the inductor artifact",
         "calibration_images": len(calibration),
-        "calibration_agreement": agreement(plates, reference),
+        "calibration_agreement": final["agreement"],
+        "numerics": {"isa": isa, "reduce_range": final["reduce_range"],
+                     "chosen_for_isa": "full-range int8 weights" if not reduce_range else
+                     "7-bit weights (reduce_range): no VNNI, so u8 x s8 pairs sum in 16 bits"},
+        "guard": record,
+        "fit": record["passed"],
         "backend": "PT2E (torchao X86InductorQuantizer), torch.export program, inductor with freezing",
-        "inductor_qconv_lowerings": lowered,
+        "inductor_qconv_lowerings": lowerings[record["chosen_attempt"]],
     }

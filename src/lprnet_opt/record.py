@@ -64,6 +64,10 @@ class EvalRecord:
     build: dict = field(default_factory=dict)
     # Per evaluation plate, in split order: "1" read exactly, "0" not. Paired tests need it.
     correct: str = ""
+    # False when the build's INT8 guard rejected every attempt (build["guard"]): the report
+    # shows the variant as unfit, with `unfit_reason`, and never recommends it.
+    fit: bool = True
+    unfit_reason: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

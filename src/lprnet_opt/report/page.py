@@ -41,7 +41,7 @@ def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
     for _, r in frame.iterrows():
         timed = not contended
         rows.append({
-            "variant": r["variant"],
+            "variant": r["variant"] if r["fit"] else f"{r['variant']} (UNFIT: {r['unfit_reason']})",
             "kind": r["kind"],
             "accuracy (95% CI)": f"{r['accuracy']:.1%} ({r['accuracy_ci_low']:.1%}-{r['accuracy_ci_high']:.1%})",
             "against the baseline": r["vs_baseline"],
@@ -149,7 +149,7 @@ bootstrap speedup interval overlaps it are named, since the run cannot tell them
 """
 
 
-SUMMARY_COLUMNS = ["variant", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "plates_gained", "plates_lost",
+SUMMARY_COLUMNS = ["variant", "fit", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "plates_gained", "plates_lost",
                    "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
                    "ratio_to_onnxruntime", "size_bytes", "peak_rss_mb"]
 

@@ -80,8 +80,9 @@ def pareto_flags(frame: pd.DataFrame) -> list[bool]:
 
 
 def meets(row, limit_pt: float) -> bool:
-    """Within the constraint: the drop is at most `limit_pt`, or the loss is not significant."""
-    return row["drop_pt"] <= limit_pt + 1e-9 or not row["significant_loss"]
+    """Within the constraint: a fit build whose drop is at most `limit_pt`, or whose loss is not
+    significant. An INT8 build its guard marked unfit never qualifies, whatever its plates say."""
+    return bool(row["fit"]) and (row["drop_pt"] <= limit_pt + 1e-9 or not row["significant_loss"])
 
 
 def recommendations(frame: pd.DataFrame, constraints=CONSTRAINTS_PT) -> list[dict]:

@@ -7,8 +7,10 @@ conv is fused (torchao issue 4566). It compiles on the first calls (warm-up).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from ..isa import NOTE_KEY, check_built_for
 from .eager import torch_runner
 
 
@@ -17,5 +19,7 @@ def load(path: str | Path, threads: int):
     import torch.ao.quantization.fx._decomposed  # noqa: F401
 
     torch._inductor.config.freezing = True
-    program = torch.export.load(str(path))
+    note = {NOTE_KEY: ""}
+    program = torch.export.load(str(path), extra_files=note)
+    check_built_for(path, json.loads(note[NOTE_KEY]).get("isa") if note[NOTE_KEY] else None, onednn=True)
     return torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+
+from ..isa import NOTE_KEY, check_built_for
 
 
 def settings(threads: int) -> dict[str, str]:
@@ -23,7 +26,10 @@ def load(path: str | Path, threads: int):
     import openvino
 
     core = openvino.Core()
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", settings(threads))
+    model = core.read_model(str(path))
+    note = model.get_rt_info(NOTE_KEY).astype(str) if model.has_rt_info(NOTE_KEY) else None
+    check_built_for(path, json.loads(note)["isa"] if note else None, onednn=True)
+    compiled = core.compile_model(model, "CPU", settings(threads))
     request = compiled.create_infer_request()
 
     def run(images: np.ndarray) -> np.ndarray:
