@@ -10,7 +10,7 @@ from lprnet_opt import kinds
 from lprnet_opt.chars import NUM_CLASSES
 from lprnet_opt.codedeps import import_closure
 from lprnet_opt.config import validate_config
-from lprnet_opt.tvm.setup import graph_key, target_label
+from lprnet_opt.tvm_setup import graph_key, target_label
 
 # Fill defaults and fail early with one line naming the bad key. Nothing read at parse time
 # imports torch or TVM, or depends on the machine that parses (a login node, on SLURM).

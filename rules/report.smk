@@ -7,10 +7,24 @@ rule summarize:
         split="results/data/split.json",
         code=package_code("summarize.py"),
     output:
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary_csv.rst",
+            category="2. Numbers",
+        ),
         markdown="results/summary.md",
-        html="results/report.html",
-        charts=directory("results/charts"),
+        html=report(
+            "results/report.html",
+            caption="../report/report_html.rst",
+            category="1. Recommendation",
+        ),
+        charts=report(
+            directory("results/charts"),
+            patterns=["{name}.png"],
+            caption="../report/chart.rst",
+            category="3. Charts",
+            labels={"chart": "{name}"},
+        ),
     log:
         "logs/summarize/summarize.log",
     params:

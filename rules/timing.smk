@@ -8,7 +8,11 @@ rule timing:
         split="results/data/split.json",
         code=package_code("timing.py", *sorted({runtime_code(v) for v in VARIANTS})),
     output:
-        "results/timing.json",
+        report(
+            "results/timing.json",
+            caption="../report/timing_json.rst",
+            category="2. Numbers",
+        ),
     log:
         "logs/timing/timing.log",
     benchmark:

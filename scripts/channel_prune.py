@@ -4,9 +4,9 @@ import numpy as np
 import torch
 
 from lprnet_opt.atomic import write_json
-from lprnet_opt.channel_prune import build_channel_pruned
+from lprnet_opt.compress.channel_prune import build_channel_pruned
 from lprnet_opt.data import load_folder, read_split
-from lprnet_opt.distill import DistillSettings
+from lprnet_opt.compress.distill import DistillSettings
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,7 +2,7 @@
 
 from lprnet_opt.atomic import read_json
 from lprnet_opt.data import read_split
-from lprnet_opt.measure import measure_variant
+from lprnet_opt.measure.accuracy import measure_variant
 from lprnet_opt.record import write_record
 from lprnet_opt.workflow import setup_logging
 

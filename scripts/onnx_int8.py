@@ -3,8 +3,8 @@
 from lprnet_opt.atomic import write_json
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
-from lprnet_opt.int8_guard import GuardSettings
-from lprnet_opt.onnx_quantize import build_onnx_int8
+from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.onnx_quantize import build_onnx_int8
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

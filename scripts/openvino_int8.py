@@ -2,8 +2,8 @@
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.data import read_split
-from lprnet_opt.int8_guard import GuardSettings
-from lprnet_opt.openvino_quantize import build_openvino_int8
+from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.openvino_quantize import build_openvino_int8
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -5,8 +5,8 @@ import torch
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.data import load_folder, read_split
-from lprnet_opt.distill import DistillSettings
-from lprnet_opt.prune import build_pruned
+from lprnet_opt.compress.distill import DistillSettings
+from lprnet_opt.compress.prune import build_pruned
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

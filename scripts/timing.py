@@ -7,7 +7,7 @@ import numpy as np
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.data import read_split
-from lprnet_opt.side_by_side import TimingSettings, timing_record
+from lprnet_opt.measure.side_by_side import TimingSettings, timing_record
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -4,7 +4,7 @@ from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
 from lprnet_opt.tvm.compile import compile_and_verify
-from lprnet_opt.tvm.setup import check_node
+from lprnet_opt.tvm_setup import check_node
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

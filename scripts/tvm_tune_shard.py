@@ -2,7 +2,7 @@
 
 from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.tvm.plan import plan_trials
-from lprnet_opt.tvm.setup import cache_folder, check_node
+from lprnet_opt.tvm_setup import cache_folder, check_node
 from lprnet_opt.tvm.tune import tune_shard
 from lprnet_opt.workflow import setup_logging
 

@@ -60,7 +60,7 @@ def images() -> np.ndarray:
 
 def quick_timing(**overrides):
     """Tiny timing settings: the records are real, the numbers are not the point."""
-    from lprnet_opt.side_by_side import TimingSettings
+    from lprnet_opt.measure.side_by_side import TimingSettings
 
     settings = dict(threads=1, warmup=1, runs=4, rounds=2, round_tolerance=10.0, foreign_load_limit=2.0,
                     max_retimed_rounds=0, throughput_batch=2, throughput_runs=1)
@@ -74,14 +74,14 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     their timing.json from the real timing stage."""
     from lprnet_opt.checkpoint import load_model
     from lprnet_opt.data import load_folder
-    from lprnet_opt.distill import DistillSettings
+    from lprnet_opt.compress.distill import DistillSettings
     from lprnet_opt.kinds import KINDS
-    from lprnet_opt.measure import measure_variant
+    from lprnet_opt.measure.accuracy import measure_variant
     from lprnet_opt.onnx_export import export_onnx
-    from lprnet_opt.prune import build_pruned
+    from lprnet_opt.compress.prune import build_pruned
     from lprnet_opt.atomic import write_json
     from lprnet_opt.record import write_record
-    from lprnet_opt.side_by_side import timing_record
+    from lprnet_opt.measure.side_by_side import timing_record
 
     results = tmp_path_factory.mktemp("results")
     plates = load_folder(plate_folder)

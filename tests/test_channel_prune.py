@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lprnet_opt.channel_prune import (CRITERIA, activation_stats, allocate, build_channel_pruned, channel_scores,
+from lprnet_opt.compress.channel_prune import (CRITERIA, activation_stats, allocate, build_channel_pruned, channel_scores,
                                       prune_to, slim_copy)
 from lprnet_opt.coupling import MAPS, count_macs, pool_positions
 from lprnet_opt.checkpoint import CheckpointError, load_model, model_from_state, widths_of_state
-from lprnet_opt.distill import DistillSettings
+from lprnet_opt.compress.distill import DistillSettings
 from lprnet_opt.model import DENSE, ChannelPrefixMaxPool, LPRNet, Widths, predict_logits
 from lprnet_opt.onnx_export import export_onnx, int8_graph
 from lprnet_opt.rewrites import fp32_graph, pad_classes

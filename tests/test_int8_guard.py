@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.int8_guard import GuardSettings
+from lprnet_opt.compress.int8_guard import GuardSettings
 from lprnet_opt.isa import NOTE_KEY, has_vnni, isa_class
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,8 +53,8 @@ def test_guard_catches_saturated_pt2e_on_avx2_kernels_and_reduce_range_fixes_it(
 import json, torch
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import load_plates, list_images
-from lprnet_opt.int8_guard import GuardSettings
-from lprnet_opt.quantize import build_quantized
+from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.quantize import build_quantized
 torch.set_num_threads(2)
 images = load_plates(list_images({str(real_images)!r})[:48]).images
 info = build_quantized(lambda: load_model({str(real_weights)!r}), images, 0, 8, 2, "q.pt2",
@@ -73,8 +73,8 @@ def test_pt2e_chooses_reduce_range_on_a_cpu_without_vnni(random_weights, tmp_pat
     code = """
 import json, numpy as np
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.int8_guard import GuardSettings
-from lprnet_opt.quantize import build_quantized
+from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.quantize import build_quantized
 images = np.random.default_rng(1).uniform(-1, 1, (8, 3, 24, 94)).astype(np.float32)
 info = build_quantized(lambda: load_model(%r), images, 0, 4, 1, "q.pt2", GuardSettings(0.0, 0))
 json.dump(info, open("info.json", "w"))
@@ -90,12 +90,12 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
     run, the best attempt ships marked unfit, measure carries that to the eval record, and the
     report's recommendation skips it."""
     from lprnet_opt.data import load_folder
-    from lprnet_opt.measure import measure_variant
-    from lprnet_opt.onnx_quantize import build_onnx_int8
+    from lprnet_opt.measure.accuracy import measure_variant
+    from lprnet_opt.compress.onnx_quantize import build_onnx_int8
     from lprnet_opt.report.results import load_results, recommendations
     from lprnet_opt.record import write_record
     from lprnet_opt.runtimes import load_runner
-    from lprnet_opt.side_by_side import timing_record
+    from lprnet_opt.measure.side_by_side import timing_record
 
     from conftest import quick_timing
 
@@ -132,7 +132,7 @@ def test_an_int8_artifact_on_a_cpu_of_another_class_logs_one_line(random_weights
     """The OpenVINO IR carries the class it was built for; loaded where oneDNN sees another
     class (the cap), the runtime says so in one line."""
     from lprnet_opt.onnx_export import export_onnx
-    from lprnet_opt.openvino_quantize import build_openvino_int8
+    from lprnet_opt.compress.openvino_quantize import build_openvino_int8
     from lprnet_opt.rewrites import fp32_graph
 
     export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")

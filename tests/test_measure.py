@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lprnet_opt.data import load_folder
-from lprnet_opt.measure import measure_variant
+from lprnet_opt.measure.accuracy import measure_variant
 from lprnet_opt.record import read_record
 
 

@@ -27,7 +27,7 @@ def test_openvino_runs_the_onnx_export_in_fp32(random_weights, images, tmp_path)
 
 def test_timing_process_holds_only_its_own_runtime(random_weights, tmp_path):
     """The peak RSS of an ONNX Runtime or OpenVINO variant must not count torch's memory."""
-    from lprnet_opt.timing import time_alone
+    from lprnet_opt.measure.timing import time_alone
 
     export_onnx(load_model(random_weights), tmp_path / "m.onnx")
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 24, 94), np.float32))

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lprnet_opt.distill import DistillSettings
+from lprnet_opt.compress.distill import DistillSettings
 from lprnet_opt.checkpoint import load_model, pack_tensor, unpack_tensor
 from lprnet_opt.model import conv_sparsity
-from lprnet_opt.prune import apply_global_l1, build_pruned
+from lprnet_opt.compress.prune import apply_global_l1, build_pruned
 
 QUICK = DistillSettings(epochs=1, batch_size=4, learning_rate=1e-4, temperature=2.0, seed=0)
 

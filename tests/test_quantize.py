@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.int8_guard import GuardSettings
+from lprnet_opt.compress.int8_guard import GuardSettings
 from lprnet_opt.isa import isa_class
 from lprnet_opt.model import predict_logits
-from lprnet_opt.quantize import ALWAYS_FP32, build_quantized, quantize_model
+from lprnet_opt.compress.quantize import ALWAYS_FP32, build_quantized, quantize_model
 from lprnet_opt.runtimes import load_runner
-from lprnet_opt.sensitivity import choose_fp32_layers, leave_one_out
+from lprnet_opt.compress.sensitivity import choose_fp32_layers, leave_one_out
 
 
 
@@ -60,7 +60,7 @@ def test_pt2e_artifact_is_int8_lowered_and_runs_from_its_file_alone(random_weigh
 
 
 def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_weights, calibration, tmp_path):
-    from lprnet_opt.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
+    from lprnet_opt.compress.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
 
     path = tmp_path / "model.onnx"
     info = build_onnx_int8(load_model(random_weights), calibration, 1, 8, 1, 20, path, NO_GUARD)
@@ -70,7 +70,7 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     assert {r["activation"] for r in info["activation_types"]} == {"uint8", "int8"}
     assert len(info["sensitivity"]) == 1 + 18  # fully INT8, then each conv (and depthwise pool) alone fp32
     # Layers are named as the torch modules they came from, as in the PT2E scan.
-    from lprnet_opt.quantize import candidate_layers
+    from lprnet_opt.compress.quantize import candidate_layers
 
     pools = {f"context_pools.{i}" for i in range(3)}
     assert {r["layer"] for r in info["sensitivity"][1:]} == set(candidate_layers(load_model(random_weights))) - {"container.0"} | pools
@@ -88,7 +88,7 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
 
 def test_openvino_int8_runs_with_openvino_alone(random_weights, calibration, tmp_path):
     from lprnet_opt.onnx_export import export_onnx
-    from lprnet_opt.openvino_quantize import PRESETS, build_openvino_int8
+    from lprnet_opt.compress.openvino_quantize import PRESETS, build_openvino_int8
     from lprnet_opt.rewrites import fp32_graph
 
     export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")
@@ -124,7 +124,7 @@ def test_sensitivity_scan_keeps_the_layer_whose_error_it_removes():
 def test_pt2e_runtime_matches_the_converted_graph(random_weights, calibration, tmp_path):
     """What inductor runs is what was calibrated: the compiled artifact's logits against the
     converted graph's reference (decomposed) execution."""
-    from lprnet_opt.quantize import save_exported
+    from lprnet_opt.compress.quantize import save_exported
 
     converted = quantize_model(load_model(random_weights), calibration, list(ALWAYS_FP32))
     expected = predict_logits(converted, calibration[:4])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lprnet_opt.stats import (bootstrap_median_interval, difference_in_words, discordant_pairs, is_significant_loss,
+from lprnet_opt.measure.stats import (bootstrap_median_interval, difference_in_words, discordant_pairs, is_significant_loss,
                               mcnemar_exact, wilson_interval)
 
 

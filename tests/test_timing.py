@@ -11,7 +11,7 @@ from lprnet_opt.kinds import KINDS
 from lprnet_opt.record import read_record
 from lprnet_opt.report.outputs import write_report
 from lprnet_opt.report.page import INVALID
-from lprnet_opt.side_by_side import timing_record
+from lprnet_opt.measure.side_by_side import timing_record
 
 
 def test_timing_record_has_every_variant_with_paired_ratios(measured):
@@ -57,7 +57,7 @@ def test_timing_beside_other_work_is_flagged_and_the_report_shows_no_latency(mea
 
 
 def test_a_round_is_disturbed_when_other_work_ran_or_every_variant_slowed():
-    from lprnet_opt.contention import disturbed_rounds
+    from lprnet_opt.measure.contention import disturbed_rounds
 
     settings = quick_timing(round_tolerance=0.15, foreign_load_limit=0.5)
     steady = {"eager": [4.0, 4.0, 4.0, 4.0, 4.0], "onnx": [1.4, 1.4, 1.4, 1.4, 1.4]}

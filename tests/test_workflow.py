@@ -62,6 +62,46 @@ def test_no_module_imports_one_that_imports_it_back():
             visit(node, [node])
 
 
+# The package's stages, lowest first (README, "Package layout"): a module imports only from
+# its own stage or a lower one. Top-level modules not named here are the shared core.
+STAGES = {"runtimes": 1, "measure": 2, "compress": 3, "tvm": 3, "report": 4, "bench": 5}
+
+
+def stage_of(package: Path, path: Path) -> tuple[str, int]:
+    top = path.resolve().relative_to(package.resolve()).parts[0].removesuffix(".py")
+    return (top, STAGES[top]) if top in STAGES else ("core", 0)
+
+
+def upward_imports(package: Path) -> list[str]:
+    """Every import from a higher stage, or across stages of one level (compress and tvm)."""
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        stage, level = stage_of(package, path)
+        for dep in direct_imports(package.resolve(), path.resolve()):
+            dep_stage, dep_level = stage_of(package, dep)
+            if dep_level > level or (dep_level == level and dep_stage != stage and level > 0):
+                wrong.append(f"{path.relative_to(package)} ({stage}) imports "
+                             f"{dep.relative_to(package.resolve())} ({dep_stage})")
+    return wrong
+
+
+def test_no_module_imports_from_a_stage_above_its_own():
+    assert not upward_imports(PACKAGE)
+
+
+def test_stage_check_sees_an_upward_import(tmp_path):
+    """The same check on a package that breaks the rule: a runtime importing from measure."""
+    pkg = tmp_path / "lprnet_opt"
+    write(pkg / "__init__.py", "")
+    write(pkg / "core.py", "")
+    write(pkg / "runtimes" / "__init__.py", "")
+    write(pkg / "runtimes" / "x.py", "from ..measure.y import z\nfrom ..core import w\n")
+    write(pkg / "measure" / "__init__.py", "")
+    write(pkg / "measure" / "y.py", "from ..runtimes.x import q\n")
+    assert sorted(upward_imports(pkg)) == ["runtimes/x.py (runtimes) imports measure/__init__.py (measure)",
+                                           "runtimes/x.py (runtimes) imports measure/y.py (measure)"]
+
+
 def test_static_closure_covers_what_python_actually_imports():
     """Import each module in turn in one interpreter; what it loads must be in its closure."""
     modules = [".".join(("lprnet_opt", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")

@@ -18,8 +18,8 @@ from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .record import EvalRecord, read_record
 from .report.page import markdown_table
 from .runtimes import Runner, load_runner
-from .side_by_side import TimingSettings, paired_ratio, round_latency, time_side_by_side
-from .timing import spread, time_interleaved
+from .measure.side_by_side import TimingSettings, paired_ratio, round_latency, time_side_by_side
+from .measure.timing import spread, time_interleaved
 
 
 def random_images(count: int) -> np.ndarray:
@@ -109,7 +109,7 @@ def kernel_profile(database: Path, library: Path | None, threads: int, warmup: i
     """Per-kernel times of the tuned graph in `database` (this host's target), largest first;
     with `library`, a last row times that whole library in the same process."""
     from .tvm.profile import kernel_times
-    from .tvm.setup import host_target, import_tvm
+    from .tvm_setup import host_target, import_tvm
 
     import_tvm(threads)
     rows = kernel_times(host_target(threads), database)

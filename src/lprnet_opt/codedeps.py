@@ -16,7 +16,7 @@ PACKAGE = "lprnet_opt"
 
 
 def module_file(package_dir: Path, dotted: str) -> Path | None:
-    """The file of module `dotted` (e.g. "lprnet_opt.tvm.setup") under `package_dir`, if any."""
+    """The file of module `dotted` (e.g. "lprnet_opt.tvm_setup") under `package_dir`, if any."""
     parts = dotted.split(".")
     if parts[0] != PACKAGE:
         return None

@@ -46,6 +46,7 @@ def report_context(timing: dict, baseline_weights: str | Path | None = None, spl
     context["versions"] = (f"torch {env['torch']}, TVM {env['tvm']}, ONNX Runtime {env['onnxruntime']}, "
                            f"OpenVINO {env['openvino']}, Python {env['python']}")
     context["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    context["commit"] = env.get("commit") or "unknown (not a git checkout)"
     if config_hash is not None:
         context["config"] = f"sha256 {config_hash} of the merged config"
     context["protocol"] = (
@@ -80,14 +81,14 @@ def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *
     chosen = recommendations(frame)
     curves = tuning_curves(tuning or [], timing)
     write_text(frame.drop(columns=["pareto", "build"]).to_csv(index=False), csv)
-    write_text(markdown_summary(frame, chosen), markdown)
+    context = report_context(timing, baseline_weights, split, images, config_hash)
+    write_text(markdown_summary(frame, chosen, context), markdown)
     chart_dir = Path(chart_dir)
     chart_dir.mkdir(parents=True, exist_ok=True)
     for name, chart in build_charts(frame, curves, EXPORT_WIDTH).items():
         spec = chart.to_dict()
         (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
         (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
-    context = report_context(timing, baseline_weights, split, images, config_hash)
     page = render_html(frame, build_charts(frame, curves, "container"), timing, chosen, context,
                        published_comparison(frame))
     write_text(page, html_path)

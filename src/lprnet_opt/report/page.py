@@ -171,8 +171,14 @@ def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_summary(frame: pd.DataFrame, recommendations: list[dict]) -> str:
-    lines = [markdown_table(frame, SUMMARY_COLUMNS)]
+def markdown_summary(frame: pd.DataFrame, recommendations: list[dict], context: dict | None = None) -> str:
+    """The table and the recommendation, stamped with where and when they were measured
+    (`context`: date, commit, CPU and its class), so a copy of it can stand in the docs."""
+    lines = []
+    if context:
+        lines += [f"Measured {context['date']} at commit {context.get('commit') or 'unknown'} on "
+                  f"{context['CPU']}; CPU class: {context['CPU class']}.", ""]
+    lines += [markdown_table(frame, SUMMARY_COLUMNS)]
     lines += ["| accuracy drop allowed | fastest | smallest |", "|---|---|---|"]
     for entry in recommendations:
         fastest = entry["fastest"]["variant"] if entry["fastest"] else "no valid latency"

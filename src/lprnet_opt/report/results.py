@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..kinds import snippet_of
 from ..record import SCALAR_FIELDS, read_record
-from ..stats import ALPHA, difference_in_words, is_significant_loss
+from ..measure.stats import ALPHA, difference_in_words, is_significant_loss
 
 # Per-variant fields of results/timing.json that become columns.
 TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_round_spread", "ratio_to_eager",

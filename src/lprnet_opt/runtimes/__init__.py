@@ -3,7 +3,7 @@
 Each runtime is a module here with `load(path, threads) -> Runner`; `kinds.KINDS` names the
 module for each kind. A loader takes only the artifact file, so the measured object is
 exactly what ships, and imports only its own runtime: the timing stage's processes
-(`python -m lprnet_opt.timing`) then hold that runtime alone, and their peak RSS is its own.
+(`python -m lprnet_opt.measure.timing`) then hold that runtime alone, and their peak RSS is its own.
 """
 
 from __future__ import annotations

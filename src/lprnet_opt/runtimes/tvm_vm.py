@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import BATCH1_SHAPE
-from ..tvm.setup import import_tvm
+from ..tvm_setup import import_tvm
 
 
 def load(path: str | Path, threads: int):

@@ -15,7 +15,7 @@ from ..model import LPRNet
 from ..runtimes.tvm_vm import load as load_library
 from .database import open_database
 from .graph import export_relax
-from .setup import import_tvm, make_target
+from ..tvm_setup import import_tvm, make_target
 
 log = logging.getLogger(__name__)
 

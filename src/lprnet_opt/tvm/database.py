@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from ..atomic import write_text
-from .setup import import_tvm
+from ..tvm_setup import import_tvm
 
 log = logging.getLogger(__name__)
 

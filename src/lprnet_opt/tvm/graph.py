@@ -9,7 +9,7 @@ from ..geometry import BATCH1_SHAPE
 from ..model import LPRNet, fold_batchnorm
 from ..quiet import quiet_torch_internals
 from ..rewrites import group_strided_channels, pad_classes
-from .setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm
+from ..tvm_setup import CONV_LAYOUT, KERNEL_LAYOUT, import_tvm
 
 
 def export_relax(model: LPRNet):

@@ -15,7 +15,7 @@ import numpy as np
 from ..model import LPRNet
 from .database import open_database
 from .graph import export_relax, fuse_for_tuning
-from .setup import import_tvm, make_target
+from ..tvm_setup import import_tvm, make_target
 
 
 def tuned_graph(target_spec: dict, database_dir: str | Path):

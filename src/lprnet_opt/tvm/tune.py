@@ -18,7 +18,7 @@ from ..chars import NUM_CLASSES
 from ..model import DENSE, LPRNet, Widths
 from .database import records_for, repair_database, snapshot
 from .graph import export_relax, fuse_for_tuning
-from .setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
+from ..tvm_setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from .isa import isa_class
+from ..isa import isa_class
 
 
 def cpu_model() -> str:
@@ -18,6 +19,20 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def source_commit() -> str | None:
+    """The commit of this package's checkout (with "+changes" when the tree is edited), or None
+    outside a git checkout: numbers are labelled by the code that made them."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here.parent,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if dirty else "") if commit else None
 
 
 def version(dist: str) -> str | None:
@@ -40,6 +55,7 @@ def environment(threads: int) -> dict:
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "threads": threads,
+        "commit": source_commit(),
         "python": platform.python_version(),
         "torch": version("torch"),
         "tvm": version("apache-tvm"),

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .chars import greedy_decode
-from .metrics import agreement
+from ..chars import greedy_decode
+from ..metrics import agreement
 
 log = logging.getLogger(__name__)
 

@@ -32,16 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .chars import greedy_decode
-from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
-from .int8_guard import GuardSettings, guarded_build
-from .isa import NOTE_KEY, has_vnni, isa_class
-from .metrics import agreement
-from .model import predict_logits
-from .rewrites import fp32_graph
-from .runtimes import load_runner, run_batched
-from .quiet import quiet_torch_internals
+from ..atomic import atomic_path
+from ..chars import greedy_decode
+from ..geometry import IMAGE_HEIGHT, IMAGE_WIDTH
+from .int8_guard import GuardSettings, guard_fields, guarded_build, numerics_for
+from ..isa import NOTE_KEY, isa_class
+from ..metrics import agreement
+from ..model import predict_logits
+from ..rewrites import fp32_graph
+from ..runtimes import load_runner, run_batched
+from ..quiet import quiet_torch_internals
 from .sensitivity import choose_fp32_layers, leave_one_out
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, s
     `calibration` through the runtime. Returns the build record."""
     quiet_torch_internals()
     isa = target_isa or isa_class(onednn=True)
-    reduce_range = not has_vnni(isa)
+    reduce_range, choice = numerics_for(isa)
     reference = greedy_decode(predict_logits(make_model(), calibration))
     subset = calibration[:scan_images]
     exported = export_fp32(make_model())
@@ -197,12 +197,7 @@ def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, s
         "sensitivity_path": "reference (decomposed) execution of the converted graph: fp32 arithmetic on "
                             "dequantized values, blind to int8 saturation; the guard runs the inductor artifact",
         "calibration_images": len(calibration),
-        "calibration_agreement": final["agreement"],
-        "numerics": {"isa": isa, "reduce_range": final["reduce_range"],
-                     "chosen_for_isa": "full-range int8 weights" if not reduce_range else
-                     "7-bit weights (reduce_range): no VNNI, so u8 x s8 pairs sum in 16 bits"},
-        "guard": record,
-        "fit": record["passed"],
+        **guard_fields(record, isa, choice),
         "backend": "PT2E (torchao X86InductorQuantizer), torch.export program, inductor with freezing",
         "inductor_qconv_lowerings": lowerings[record["chosen_attempt"]],
     }

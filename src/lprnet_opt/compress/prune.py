@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch.nn.utils import prune
 
-from .checkpoint import load_model, save_checkpoint
+from ..checkpoint import load_model, save_checkpoint
 from .distill import DistillSettings, distill
-from .model import LPRNet, conv_sparsity
+from ..model import LPRNet, conv_sparsity
 
 
 def conv_weights(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:

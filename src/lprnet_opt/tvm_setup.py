@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from ..chars import NUM_CLASSES
-from ..geometry import padded_width
+from .chars import NUM_CLASSES
+from .geometry import padded_width
 
 REQUIRED_FFI = "0.1.14.post1"
 # The data and kernel layouts every conv is converted to before tuning (tvm.graph.export_relax).

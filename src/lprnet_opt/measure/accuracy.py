@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .chars import greedy_decode
-from .checkpoint import load_model
+from ..chars import greedy_decode
+from ..checkpoint import load_model
 from .environment import environment
-from .kinds import KINDS
-from .metrics import agreement, char_accuracy, plate_accuracy
-from .coupling import count_macs
-from .model import DENSE, conv_sparsity
-from .record import EvalRecord
+from ..kinds import KINDS
+from ..metrics import agreement, char_accuracy, plate_accuracy
+from ..coupling import count_macs
+from ..model import DENSE, conv_sparsity
+from ..record import EvalRecord
 from .stats import discordant_pairs, mcnemar_exact, wilson_interval
-from .runtimes import Runner, load_runner, run_batched
-from .runtimes.eager import load as load_eager
+from ..runtimes import Runner, load_runner, run_batched
+from ..runtimes.eager import load as load_eager
 
 log = logging.getLogger(__name__)
 # The fp32 references run in eager PyTorch, where the model is batch-invariant

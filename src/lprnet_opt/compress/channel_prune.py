@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_model, save_checkpoint
-from .coupling import CONTAINER, MAPS, context_offsets, count_macs, pool_positions, readers
+from ..checkpoint import load_model, save_checkpoint
+from ..coupling import CONTAINER, MAPS, context_offsets, count_macs, pool_positions, readers
 from .distill import DistillSettings, distill
-from .model import LPRNet, Widths, fold_batchnorm, predict_logits
+from ..model import LPRNet, Widths, fold_batchnorm, predict_logits
 from .sensitivity import logit_error
 
 log = logging.getLogger(__name__)

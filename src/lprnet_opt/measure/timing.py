@@ -3,7 +3,7 @@
 In one process, `time_interleaved` takes runners in turns (`bench` without --isolated). The
 workflow's protocol (`side_by_side`) runs each variant in a `TimedProcess` of its own, which
 imports only its runtime and times blocks of calls when asked (`serve`, run as
-`python -m lprnet_opt.timing`).
+`python -m lprnet_opt.measure.timing`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runtimes import Runner, load_runner
+from ..runtimes import Runner, load_runner
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class TimedProcess:
         """Start the process; with `wait`, return once it has loaded and warmed up (else call
         `ready` before timing it: processes can load side by side, which nothing times)."""
         self.label = f"{artifact} ({runtime})"
-        command = [sys.executable, "-m", "lprnet_opt.timing", runtime, str(artifact), str(sample), str(threads),
+        command = [sys.executable, "-m", "lprnet_opt.measure.timing", runtime, str(artifact), str(sample), str(threads),
                    str(warmup)]
         # Inductor compiles in this process, not in a pool of workers that could outlive it and
         # whose CPU time would then look like other work (ForeignLoad).
@@ -211,6 +211,6 @@ def time_alone(runtime: str, artifact: str | Path, sample: Path, threads: int, w
 
 
 if __name__ == "__main__":
-    # A timing process: python -m lprnet_opt.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP
+    # A timing process: python -m lprnet_opt.measure.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP
     runtime_, artifact_, sample_, threads_, warmup_ = sys.argv[1:]
     serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_))
