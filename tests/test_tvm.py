@@ -120,21 +120,8 @@ def test_raised_budget_continues_from_the_database_and_keeps_every_record(small_
     raised = tune_shard(with_trials(small_plan, 4), 0, cache, out / "c", seed=0, population=16)
     after = records(cache)
     assert again["tasks"][0]["records_before"] == 2 and raised["tasks"][0]["records_after"] == 4
-    # The resumed search's cost model starts from the two records measured before.
-    assert raised["tasks"][0]["cost_model_fed"] == 2
     assert after[: len(before)] == before and len(after) == 4  # only grows
     assert records(out / "c") == after  # the job's output is a snapshot of the cache
-
-
-@pytest.mark.slow
-def test_one_cost_model_serves_the_shard_and_has_data_before_the_second_task(small_plan, tmp_path):
-    """Both tasks in one shard: the model the second task's search starts with has trained on
-    the first task's measurements (a new model per task, MetaSchedule's default, had none)."""
-    plan = {**small_plan, "tasks": [{**e, "trials": 3, "shard": 0} for e in small_plan["tasks"]]}
-    summary = tune_shard(plan, 0, tmp_path / "cache", tmp_path / "out", seed=0, population=16)
-    first, second = summary["tasks"]
-    assert first["cost_model_fed"] == 0 and first["cost_model_samples"] >= 3
-    assert second["cost_model_samples"] >= first["cost_model_samples"] + 3
 
 
 @pytest.mark.slow
