@@ -15,6 +15,7 @@ Stdlib only: runtime loaders import it without pulling anything else in.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -45,14 +46,19 @@ ONEDNN_CAPS = {
 NOTE_KEY = "lprnet_opt_isa"
 
 
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+def cpuinfo_field(name: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The first CPU's `name` line of /proc/cpuinfo ("flags", "model name"), or None."""
     try:
         for line in Path(cpuinfo).read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.split(":", 1)[0].strip() == name:
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    return set((cpuinfo_field("flags") or "").split())
 
 
 def class_of_features(features: set[str]) -> str:
@@ -82,9 +88,15 @@ def has_vnni(isa: str) -> bool:
     return isa in VNNI_CLASSES
 
 
-def check_built_for(artifact: str | Path, built_for: str | None, onednn: bool) -> str | None:
-    """One log line when an INT8 artifact runs on a CPU of another class than it was built for;
-    returns that line, or None."""
+def note_for(isa: str) -> str:
+    """The text an artifact stores under NOTE_KEY: the class its numerics were chosen for."""
+    return json.dumps({"isa": isa})
+
+
+def check_built_for(artifact: str | Path, note: str | None, onednn: bool) -> str | None:
+    """One log line when an INT8 artifact (its NOTE_KEY text `note`, None when it has none)
+    runs on a CPU of another class than it was built for; returns that line, or None."""
+    built_for = json.loads(note)["isa"] if note else None
     here = isa_class(onednn)
     if built_for is None or built_for == here:
         return None

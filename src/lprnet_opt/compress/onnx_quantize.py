@@ -12,7 +12,6 @@ saturation; the final model then passes the INT8 guard (`int8_guard`) through ON
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from .int8_guard import GuardSettings, guard_fields, guarded_build, numerics_for
-from ..isa import NOTE_KEY, isa_class
+from ..isa import NOTE_KEY, isa_class, note_for
 from ..onnx_export import export_onnx, int8_graph
 from ..runtimes import load_runner, run_batched
 from .sensitivity import choose_fp32_layers, leave_one_out, logit_error
@@ -109,7 +108,7 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
 
     model = onnx.load(str(source))
     entry = model.metadata_props.add()
-    entry.key, entry.value = NOTE_KEY, json.dumps({"isa": isa})
+    entry.key, entry.value = NOTE_KEY, note_for(isa)
     with atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
 

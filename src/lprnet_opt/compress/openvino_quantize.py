@@ -16,7 +16,6 @@ fp32 fallback keeps convs fp32 in the order of a leave-one-out scan, run only th
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .int8_guard import GuardSettings, guard_fields, guarded_build
-from ..isa import NOTE_KEY, isa_class
+from ..isa import NOTE_KEY, isa_class, note_for
 from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of
 from ..runtimes import load_runner, run_batched
 from ..runtimes.openvino_runtime import settings
@@ -111,14 +110,15 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, threads:
     built: list = []
 
     def attempt(fix_all: bool, kept: list[str]) -> tuple[int, float]:
-        model = models[preset, keep] if not (fix_all or kept) else quantize_openvino(
-            fp32, calibration, preset, keep, fix_all, tuple(kept))
-        built.append(model)
-        return len(built) - 1, logit_error(candidate_logits(model, calibration, threads), reference)["agreement"]
+        if not (fix_all or kept):  # the chosen candidate, measured above
+            built.append(models[preset, keep])
+            return len(built) - 1, best["agreement"]
+        built.append(quantize_openvino(fp32, calibration, preset, keep, fix_all, tuple(kept)))
+        return len(built) - 1, logit_error(candidate_logits(built[-1], calibration, threads), reference)["agreement"]
 
     chosen, record = guarded_build(attempt, False, [], ranked, guard)
     final = built[chosen]
-    final.set_rt_info(json.dumps({"isa": isa}), NOTE_KEY)
+    final.set_rt_info(note_for(isa), NOTE_KEY)
     save_ir(final, path)
     attempt_used = record["attempts"][record["chosen_attempt"]]
     return {

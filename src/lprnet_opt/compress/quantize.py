@@ -22,7 +22,6 @@ against 0.019 calibrated), and on the real checkpoint the FX version had not rai
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ from ..atomic import atomic_path
 from ..chars import greedy_decode
 from ..geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .int8_guard import GuardSettings, guard_fields, guarded_build, numerics_for
-from ..isa import NOTE_KEY, isa_class
+from ..isa import NOTE_KEY, isa_class, note_for
 from ..metrics import agreement
 from ..model import predict_logits
 from ..rewrites import fp32_graph
@@ -131,7 +130,7 @@ def save_exported(quantized: torch.fx.GraphModule, path: str | Path, isa: str | 
     program._example_inputs = None  # two sample images, 55 KB
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
         stored = Path(scratch) / "stored.pt2"
-        torch.export.save(program, str(stored), extra_files={NOTE_KEY: json.dumps({"isa": isa})} if isa else None)
+        torch.export.save(program, str(stored), extra_files={NOTE_KEY: note_for(isa)} if isa else None)
         deflate_zip(stored, tmp)
 
 

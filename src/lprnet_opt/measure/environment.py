@@ -8,17 +8,11 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from ..isa import isa_class
+from ..isa import cpuinfo_field, isa_class
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 def source_commit() -> str | None:

@@ -176,7 +176,7 @@ def markdown_summary(frame: pd.DataFrame, recommendations: list[dict], context: 
     (`context`: date, commit, CPU and its class), so a copy of it can stand in the docs."""
     lines = []
     if context:
-        lines += [f"Measured {context['date']} at commit {context.get('commit') or 'unknown'} on "
+        lines += [f"Measured {context['date']} at commit {context['commit']} on "
                   f"{context['CPU']}; CPU class: {context['CPU class']}.", ""]
     lines += [markdown_table(frame, SUMMARY_COLUMNS)]
     lines += ["| accuracy drop allowed | fastest | smallest |", "|---|---|---|"]

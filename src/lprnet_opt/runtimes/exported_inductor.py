@@ -7,7 +7,6 @@ conv is fused (torchao issue 4566). It compiles on the first calls (warm-up).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..isa import NOTE_KEY, check_built_for
@@ -21,5 +20,5 @@ def load(path: str | Path, threads: int):
     torch._inductor.config.freezing = True
     note = {NOTE_KEY: ""}
     program = torch.export.load(str(path), extra_files=note)
-    check_built_for(path, json.loads(note[NOTE_KEY]).get("isa") if note[NOTE_KEY] else None, onednn=True)
+    check_built_for(path, note[NOTE_KEY] or None, onednn=True)
     return torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True)

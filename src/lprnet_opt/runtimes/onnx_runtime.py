@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ def load(path: str | Path, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    note = session.get_modelmeta().custom_metadata_map.get(NOTE_KEY)
-    check_built_for(path, json.loads(note)["isa"] if note else None, onednn=False)
+    check_built_for(path, session.get_modelmeta().custom_metadata_map.get(NOTE_KEY), onednn=False)
 
     def run(images: np.ndarray) -> np.ndarray:
         return session.run(None, {"images": np.ascontiguousarray(images)})[0]
