@@ -18,11 +18,13 @@ include: "rules/quantize.smk"
 include: "rules/tvm.smk"
 include: "rules/onnx.smk"
 include: "rules/evaluate.smk"
+include: "rules/deploy.smk"
 include: "rules/timing.smk"
 include: "rules/report.smk"
 
 
 localrules:
+    bundle_readme,
     report,
     summarize,
     tvm_merge,

@@ -44,7 +44,11 @@ rule channel_prune:
         runtime=120,
     params:
         threads=config["threads"],
-        macs_ratio=variant_param("macs_ratio"),
+        # One of the two (kinds.py): a fixed cut, or the accuracy budget the cut is searched for.
+        macs_ratio=lambda w: VARIANTS[w.variant].get("macs_ratio"),
+        max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
+        # Generated plates judge the search only when the evaluated images are generated too.
+        judge_extra=config["images"] == "synthetic",
         steps=config["channel_pruning"]["steps"],
         exact_cut_error=config["channel_pruning"]["exact_cut_error"],
         distill={

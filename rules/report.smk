@@ -3,6 +3,9 @@ rule summarize:
         **tuning_inputs(),
         evals=expand("results/eval/{variant}.json", variant=VARIANTS),
         timing="results/timing.json",
+        bundles=expand("results/deploy/{variant}/bundle.json", variant=VARIANTS),
+        # Each bundle's README quotes the run's numbers; the report links the bundles.
+        bundle_readmes=expand("results/deploy/{variant}/README.md", variant=VARIANTS),
         baseline=config["baseline_weights"],
         split="results/data/split.json",
         code=package_code("summarize.py"),

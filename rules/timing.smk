@@ -5,6 +5,7 @@
 rule timing:
     input:
         artifacts=[artifact_of(v) for v in VARIANTS],
+        bundles=expand("results/deploy/{variant}/predict.py", variant=VARIANTS),
         split="results/data/split.json",
         code=package_code("timing.py", *sorted({runtime_code(v) for v in VARIANTS})),
     output:
@@ -27,6 +28,8 @@ rule timing:
         artifacts={
             v: [kinds.kind_of(v, VARIANTS).runtime, artifact_of(v)] for v in VARIANTS
         },
+        # Each variant runs through its bundle's predict.py, which is also timed end to end.
+        bundles={v: f"results/deploy/{v}" for v in VARIANTS},
         eager="baseline",
         onnxruntime=kinds.onnxruntime_peer(VARIANTS),
         threads=config["threads"],

@@ -30,7 +30,7 @@ TINY = {
         "evaluation": {"count": 24, "seed": 202},
         "distill": {"count": 16, "seed": 301},
     },
-    "timing": {"warmup": 2, "runs": 10, "rounds": 2, "throughput_batch": 4, "throughput_runs": 2,
+    "timing": {"warmup": 2, "runs": 10, "e2e_runs": 10, "rounds": 2, "throughput_batch": 4, "throughput_runs": 2,
                # tests share the machine: a disturbed round is not what they check
                "round_tolerance": 10.0, "foreign_load_limit": 2.0, "max_retimed_rounds": 0},
     # A random LPRNet's INT8 plates are noise against fp32: no guard bound here
@@ -56,6 +56,7 @@ TINY = {
         "channel_pruned_onnx": {"kind": "onnx", "source": "channel_pruned"},
         "onnxruntime": {"kind": "onnx"},
         "openvino": {"kind": "openvino"},
+        "torch_compile": {"kind": "torch_compile"},
     },
 }
 
@@ -173,7 +174,7 @@ def test_every_recommendation_snippet_runs_and_matches_the_runtime(workflow):
     seen = {}
     for variant, spec in variants.items():
         seen.setdefault(spec["kind"], artifact_of(variant, variants, TINY["baseline_weights"]))
-    assert set(seen) == set(KINDS) - {"torch_compile"}  # torch_compile: tests/test_peers.py
+    assert set(seen) == set(KINDS)
     for kind, artifact in seen.items():
         code = snippet_of(kind, artifact) + "\nimport numpy as np; np.save('snippet.npy', np.asarray(logits))"
         done = subprocess.run([sys.executable, "-c", code], cwd=workflow, capture_output=True, text=True)
@@ -238,9 +239,9 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     assert jobs.pop("quantize") == 1  # pruned_quantized only
     assert jobs.pop("onnx_int8") == jobs.pop("openvino_int8") == 1  # the pruned INT8 builds
     assert jobs.pop("onnx_export") == 1  # results/onnx/pruned.onnx, which openvino_int8 quantizes
-    assert jobs.pop("measure") == 5  # pruned and the four variants built from it
+    assert jobs.pop("measure") == jobs.pop("deploy") == 5  # pruned and the four variants built from it
     assert jobs.pop("timing") == 1  # every variant again: ratios come from one run
-    assert set(jobs) <= {"summarize", "report"}, jobs  # no tuning, no other variant
+    assert set(jobs) <= {"bundle_readme", "summarize", "report"}, jobs  # no tuning, no other variant
 
 
 def test_macs_ratio_change_reruns_only_the_channel_pruned_branch_and_its_graph(workflow):
@@ -251,8 +252,8 @@ def test_macs_ratio_change_reruns_only_the_channel_pruned_branch_and_its_graph(w
     # Its own graph's tasks are extracted again from the new widths and tuned; the full graph is not.
     assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
     assert jobs.pop("tvm_compile") == 1  # channel_pruned_mlc only
-    assert jobs.pop("measure") == 4 and jobs.pop("timing") == 1
-    assert set(jobs) <= {"summarize", "report"}, jobs
+    assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert set(jobs) <= {"bundle_readme", "summarize", "report"}, jobs
     tuned = re.findall(r"output: results/tvm/tune/host/(\w+)/shard", result.stdout)
     assert tuned and set(tuned) == {"slim_channel_pruned"}, tuned
 
@@ -261,8 +262,8 @@ def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 40}}))
     # Both graphs (full and channel-pruned) get the raised budget each.
     assert jobs.pop("tvm_tune_shard") == 4 and jobs.pop("tvm_merge") == 2 and jobs.pop("tvm_compile") == 3
-    assert jobs.pop("measure") == 3 and jobs.pop("timing") == 1
-    assert set(jobs) <= {"summarize", "report"}, jobs
+    assert jobs.pop("measure") == jobs.pop("deploy") == 3 and jobs.pop("timing") == 1
+    assert set(jobs) <= {"bundle_readme", "summarize", "report"}, jobs
 
 
 def test_new_baseline_weights_rerun_everything_downstream(workflow):
@@ -293,13 +294,17 @@ def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
 
 def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/tvm/compile.py")
-    assert jobs == {"tvm_compile": 3, "measure": 3, "timing": 1, "summarize": 1, "report": 1}, jobs
+    readmes = len(TINY["variants"])  # each quotes timing.json, which is new
+    assert jobs == {"tvm_compile": 3, "measure": 3, "deploy": 3, "timing": 1, "bundle_readme": readmes,
+                    "summarize": 1, "report": 1}, jobs
 
 
 def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
-    # The ONNX Runtime variants, and the ONNX INT8 build, which times its candidates with it.
-    assert jobs == {"measure": 3, "onnx_int8": 1, "timing": 1, "summarize": 1, "report": 1}, jobs
+    # The ONNX Runtime variants and their bundles (predict.py carries the loader), and the ONNX
+    # INT8 build, which times its candidates with it.
+    assert jobs == {"measure": 3, "deploy": 3, "onnx_int8": 1, "timing": 1, "bundle_readme": len(TINY["variants"]),
+                    "summarize": 1, "report": 1}, jobs
 
 
 def test_snakemakes_own_report_holds_every_registered_output(workflow):
@@ -316,3 +321,90 @@ def test_snakemakes_own_report_holds_every_registered_output(workflow):
     assert {"report.html", "summary.csv", "timing.json", "tuning.png", "accuracy.png"} <= stored, sorted(stored)
     for category in ("1. Recommendation", "2. Numbers", "3. Charts"):
         assert category in page
+
+
+def fresh_venv(requirements: Path, where: Path) -> Path:
+    """A new venv holding only `requirements` (pip's configured indexes and wheel folders)."""
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
+    python = where / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, f"{requirements}: {done.stderr[-2000:]}"
+    return python
+
+
+def test_every_bundle_reads_the_evaluated_plates_in_a_venv_of_its_requirements_alone(workflow, tmp_path_factory):
+    """Each variant's deploy bundle, its requirements.txt installed into a fresh venv, reads
+    every evaluation image to the plate string its eval record holds; the ONNX Runtime,
+    OpenVINO and TVM bundles run without torch and without this project."""
+    split = json.loads((workflow / "results/data/split.json").read_text())
+    images = [str(workflow / p) for p in split["evaluation"]]
+    venvs: dict[str, Path] = {}
+    kinds_seen = set()
+    for variant in TINY["variants"]:
+        bundle = workflow / "results/deploy" / variant
+        info = json.loads((bundle / "bundle.json").read_text())
+        requirements = (bundle / "requirements.txt").read_text()
+        if requirements.split("\n", 1)[1] not in venvs:  # the first line names the variant
+            venvs[requirements.split("\n", 1)[1]] = fresh_venv(bundle / "requirements.txt",
+                                                              tmp_path_factory.mktemp("venv"))
+        python = venvs[requirements.split("\n", 1)[1]]
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        done = subprocess.run([str(python), str(bundle / "predict.py"), *images], capture_output=True, text=True,
+                              cwd=tmp_path_factory.mktemp("run"), env=env)
+        assert done.returncode == 0, f"{variant}: {done.stderr[-2000:]}"
+        read = [line.split("\t")[1] for line in done.stdout.splitlines()]
+        assert read == read_record(workflow / f"results/eval/{variant}.json").plates, variant
+        foreign = subprocess.run([str(python), "-c", "import torch"], capture_output=True, env=env, cwd=bundle.parent)
+        assert (foreign.returncode == 0) == info["needs_torch"], variant
+        if not info["needs_torch"]:
+            assert subprocess.run([str(python), "-c", "import lprnet_opt"], capture_output=True, env=env,
+                                  cwd=bundle.parent).returncode != 0, variant
+        assert "## What must match on another machine" in (bundle / "README.md").read_text()
+        kinds_seen.add(TINY["variants"][variant]["kind"])
+    from lprnet_opt.kinds import KINDS
+
+    assert kinds_seen == set(KINDS)
+    assert len(venvs) == 4  # torch, ONNX Runtime, OpenVINO, TVM
+
+
+def test_every_variant_is_timed_end_to_end_through_its_bundle(workflow):
+    timing = json.loads((workflow / "results/timing.json").read_text())
+    assert timing["e2e_image"] in json.loads((workflow / "results/data/split.json").read_text())["evaluation"]
+    for variant, entry in timing["variants"].items():
+        assert entry["bundle"] == f"results/deploy/{variant}"
+        assert len(entry["e2e_round_medians_ms"]) == 2 and entry["e2e_latency_ms"] > 0, variant
+    page = (workflow / "results/report.html").read_text()
+    assert "results/deploy/" in page.split('id="recommendation"')[1].split("</table>")[0]
+
+
+def test_a_max_drop_budget_reruns_only_the_channel_pruned_branch(workflow):
+    budget = {"variants": {"channel_pruned": {"kind": "channel_pruned", "macs_ratio": None, "max_drop": 1.0}}}
+    jobs = planned_jobs(snakemake(workflow, "-n", "report", config=budget))
+    assert jobs.pop("channel_prune") == 1 and jobs.pop("quantize") == 1 and jobs.pop("onnx_export") == 1
+    assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
+    assert jobs.pop("tvm_compile") == 1
+    assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert set(jobs) <= {"bundle_readme", "summarize", "report"}, jobs
+
+
+def test_the_pruning_search_reads_no_evaluation_image(tmp_path, random_weights_module):
+    """After the split is written, every evaluation image is overwritten with bytes no decoder
+    reads (their times kept, so nothing upstream reruns): the search and its build still run."""
+    shutil.copy(random_weights_module, tmp_path / "weights.pth")
+    config = {**TINY, "variants": {"baseline": {"kind": "baseline"},
+                                   "channel_pruned": {"kind": "channel_pruned", "max_drop": 50.0}}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "results/data/split.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    evaluation = [Path(p) for p in json.loads((tmp_path / "results/data/split.json").read_text())["evaluation"]]
+    for path in (p if p.is_absolute() else tmp_path / p for p in evaluation):
+        before = path.stat()
+        path.write_bytes(b"not an image")
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    done = snakemake(tmp_path, "results/channel_prune/channel_pruned.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((tmp_path / "results/channel_prune/channel_pruned.json").read_text())
+    assert info["search"]["judge_images"] == 16 + 16  # calibration split + generated plates (synthetic images)
+    assert info["goal_met"] and info["macs_removed"] > 0

@@ -31,7 +31,7 @@ class Kind:
     build_info: str | None = None
     # Kinds this kind may start from (`source`); empty: it takes no source.
     sources: tuple[str, ...] = ()
-    # Config keys besides kind and source, all required.
+    # Config keys besides kind and source, all required; "a|b" takes exactly one of a and b.
     params: tuple[str, ...] = ()
     # The artifact is an fp32 LPRNet state_dict, so other variants may start from it.
     makes_weights: bool = False
@@ -74,7 +74,7 @@ KINDS: dict[str, Kind] = {
         Kind("channel_pruned", "structured (channel) pruning to a MAC target, recovered by distillation: "
              "a slimmer dense LPRNet", runtime="eager", artifact="results/channel_prune/{variant}.pt",
              rule="channel_prune", build_info="results/channel_prune/{variant}.json", sources=FP32_SOURCES,
-             params=("macs_ratio",), makes_weights=True, sweep=True, snippet=_EAGER),
+             params=("macs_ratio|max_drop",), makes_weights=True, sweep=True, snippet=_EAGER),
         Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
              artifact="results/quantize/{variant}.pt2", rule="quantize",
              build_info="results/quantize/{variant}.json", sources=FP32_SOURCES,
@@ -153,13 +153,17 @@ def check_variants(variants: Mapping[str, Mapping]) -> None:
         raise KindError("config key variants.baseline: a variant named 'baseline' of kind 'baseline' is required")
     for name, spec in variants.items():
         kind = KINDS[spec["kind"]]
-        allowed = ("kind", *kind.params, *(("source",) if kind.sources else ()))
+        choices = [param.split("|") for param in kind.params]
+        allowed = ("kind", *(key for keys in choices for key in keys), *(("source",) if kind.sources else ()))
         for key in spec:
             if key not in allowed:
                 raise KindError(f"config key variants.{name}.{key}: kind '{kind.name}' takes no '{key}'")
-        for key in kind.params:
-            if key not in spec:
-                raise KindError(f"config key variants.{name}.{key}: required for kind '{kind.name}'")
+        for keys in choices:
+            # null counts as absent, so an overlay can switch a variant from one key to the other.
+            given = [key for key in keys if spec.get(key) is not None]
+            if len(given) != 1:
+                what = "required" if not given else "give only one of " + " and ".join(given)
+                raise KindError(f"config key variants.{name}.{'|'.join(keys)}: {what} for kind '{kind.name}'")
         if not kind.sources:
             continue
         source = spec.get("source", "baseline")

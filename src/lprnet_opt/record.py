@@ -64,6 +64,9 @@ class EvalRecord:
     build: dict = field(default_factory=dict)
     # Per evaluation plate, in split order: "1" read exactly, "0" not. Paired tests need it.
     correct: str = ""
+    # Per evaluation plate, in split order: the plate string read (a deploy bundle's predict.py
+    # must read the same, tests/test_deploy.py).
+    plates: list[str] = field(default_factory=list)
     # False when the build's INT8 guard rejected every attempt (build["guard"]): the report
     # shows the variant as unfit, with `unfit_reason`, and never recommends it.
     fit: bool = True
@@ -92,4 +95,4 @@ def read_record(path: str | Path) -> EvalRecord:
 
 
 # Scalar fields, in order: the report's table and summary.csv.
-SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "runtime_settings", "build", "correct")]
+SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "runtime_settings", "build", "correct", "plates")]

@@ -220,14 +220,15 @@ def model_size(model: LPRNet) -> dict:
 
 def build_channel_pruned(weights: str | Path, macs_ratio: float, calibration: np.ndarray, extra: np.ndarray,
                          settings: DistillSettings, steps: int, path: str | Path, stat_images: int = 512,
-                         exact_cut_error: float = 1e-6) -> dict:
+                         exact_cut_error: float = 1e-6, criterion: str | None = None) -> dict:
     """Prune the source to (1 - macs_ratio) of its MACs in `steps` steps, each recovered by
     distillation from the source on calibration + `extra` images, and store the state_dict.
     A step whose cut moves the calibration logits by a mean squared error of at most
     `exact_cut_error` times their variance is exact and is not distilled (0 distils every step).
 
     The criterion is chosen by measurement: each one prunes the source in one shot to the
-    target, and the one whose logits on the calibration split are closest to the source's wins.
+    target, and the one whose logits on the calibration split are closest to the source's wins;
+    a caller that measured that already (prune_search) passes its `criterion`.
     """
     if not 0 <= macs_ratio < 1:
         raise ValueError(f"macs_ratio {macs_ratio} is outside [0, 1)")
@@ -243,11 +244,11 @@ def build_channel_pruned(weights: str | Path, macs_ratio: float, calibration: np
                   "distill_images": len(images), "stat_images": len(scored), "settings": settings.__dict__}
     student = copy.deepcopy(teacher)
     if macs_ratio > 0:
-        for criterion in CRITERIA:
-            info["criteria"][criterion] = logit_error(predict_logits(prune_to(teacher, criterion, target, scored),
+        for candidate in CRITERIA if criterion is None else ():
+            info["criteria"][candidate] = logit_error(predict_logits(prune_to(teacher, candidate, target, scored),
                                                                      calibration), reference)
-            log.info("criterion %s, one shot to %d MACs: %s", criterion, target, info["criteria"][criterion])
-        info["criterion"] = min(info["criteria"], key=lambda c: info["criteria"][c]["logit_mse"])
+            log.info("criterion %s, one shot to %d MACs: %s", candidate, target, info["criteria"][candidate])
+        info["criterion"] = criterion or min(info["criteria"], key=lambda c: info["criteria"][c]["logit_mse"])
         info["history"] = []
         for step in range(1, steps + 1):
             step_target = round(source["macs"] * (1 - macs_ratio * step / steps))

@@ -121,6 +121,7 @@ def measure_variant(
         runtime_settings=runtime_settings(spec.runtime, threads),
         build=build or {},
         correct="".join("1" if c else "0" for c in correct),
+        plates=plates,
         fit=bool((build or {}).get("fit", True)),
         unfit_reason=(build or {}).get("guard", {}).get("unfit_reason"),
     )

@@ -31,12 +31,18 @@ class TimingSettings:
     foreign_load_limit: float  # cores of other work a round may see
     throughput_batch: int
     throughput_runs: int
+    # Timed calls per variant per round of the bundle's predict() on one image file (end to end).
+    e2e_runs: int = 100
 
 
 def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings,
-                      reference: str) -> dict:
+                      reference: str, bundles: dict[str, str] | None = None, image: Path | None = None) -> dict:
     """Time every variant in a process of its own, the processes of a round taking turns in
     blocks (`timing.time_processes`); `rounds` rounds, each with new processes, in alternating order.
+
+    With `bundles` (variant: deploy bundle folder), each process runs the bundle's predict.py
+    instead of the runtime module (the same loader code, deploy/predict_source.py), and with an
+    `image` file each round also times `predict` on it, end to end, in the same turns.
 
     `artifacts` maps a variant to (runtime, artifact). A round is disturbed when other work
     used more than `foreign_load_limit` cores during it, or when the variants ran in it, by
@@ -48,11 +54,12 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
     names = list(artifacts)
     medians: dict[str, list[float]] = {v: [] for v in names}
     calls: dict[str, list[list[float]]] = {v: [] for v in names}  # per round, every timed call
+    e2e: dict[str, list[float]] = {v: [] for v in names}  # per round, the end-to-end median
     extra: dict[str, dict] = {}
     foreign: list[float] = []
     load_before = os.getloadavg()
 
-    def one_round(r: int) -> tuple[dict[str, list[float]], float]:
+    def one_round(r: int) -> tuple[dict[str, list[float]], dict[str, list[float]], float]:
         monitor, processes = ForeignLoad(), {}
         try:
             # Loading and warm-up are not timed, so a round's processes do them side by side:
@@ -60,12 +67,14 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             # of it in imports; side by side, 63 s (AMD EPYC, 2 cores). Timing starts once every
             # process is ready and the machine is quiet.
             for v in names if r % 2 == 0 else names[::-1]:
-                processes[v] = TimedProcess(*artifacts[v], sample, settings.threads, settings.warmup, wait=False)
+                runtime, artifact = ("bundle", bundles[v]) if bundles else artifacts[v]
+                processes[v] = TimedProcess(runtime, artifact, sample, settings.threads, settings.warmup, wait=False,
+                                            image=image if bundles else None)
             for process in processes.values():
                 process.ready()
             for process in processes.values():
                 process.wait_quiet()
-            times = time_processes(processes, settings.runs)
+            times, ends = time_processes(processes, settings.runs, e2e_runs=settings.e2e_runs if bundles and image else 0)
             for v, process in processes.items():
                 first = v not in extra
                 result = process.finish(settings.throughput_batch if first else 0,
@@ -76,13 +85,15 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
         finally:
             for process in processes.values():
                 process.kill()
-        return times, monitor.cores()
+        return times, ends, monitor.cores()
 
     for r in range(settings.rounds):
-        times, cores = one_round(r)
+        times, ends, cores = one_round(r)
         for v in names:
             medians[v].append(float(np.median(times[v])))
             calls[v].append(times[v])
+            if ends[v]:
+                e2e[v].append(float(np.median(ends[v])))
         foreign.append(round(cores, 3))
         log.info("timing round %d/%d: %s=%.3f ms, foreign load %.2f cores", r + 1, settings.rounds, reference,
                  medians[reference][r], cores)
@@ -93,9 +104,11 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             break
         r = max(disturbed, key=lambda i: disturbed[i][0])
         log.info("timing round %d again: %s", r + 1, disturbed[r][1])
-        times, cores = one_round(r)
+        times, ends, cores = one_round(r)
         for v in names:
             medians[v][r], calls[v][r] = float(np.median(times[v])), times[v]
+            if ends[v]:
+                e2e[v][r] = float(np.median(ends[v]))
         foreign[r] = round(cores, 3)
         retimed += 1
     reasons = [f"round {r + 1}: {why}" for r, (_, why) in disturbed_rounds(medians, foreign, settings).items()]
@@ -103,7 +116,8 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
         pooled = np.concatenate(calls[v])
         extra[v].update(latency_p10_ms=round(float(np.percentile(pooled, 10)), 4),
                         latency_p90_ms=round(float(np.percentile(pooled, 90)), 4))
-    return {"round_medians_ms": medians, "per_variant": extra, "round_foreign_cores": foreign,
+    return {"round_medians_ms": medians, "e2e_round_medians_ms": e2e if any(e2e.values()) else None,
+            "per_variant": extra, "round_foreign_cores": foreign,
             "retimed_rounds": retimed, "contended": bool(reasons), "contention_reasons": reasons,
             "load_avg": {"before": [round(x, 2) for x in load_before],
                          "after": [round(x, 2) for x in os.getloadavg()]}}
@@ -127,12 +141,22 @@ def paired_ratio(variant: list[float], reference: list[float]) -> dict:
             "max": round(float(ratios.max()), 4), "ci": [round(low, 4), round(high, 4)]}
 
 
+def end_to_end(e2e: list[float], inference: list[float]) -> dict:
+    """The bundle's predict() on one image file against inference alone, paired by round:
+    what reading, preprocessing and decoding add per plate (median, min, max over rounds)."""
+    added = np.array(e2e) - np.array(inference)
+    return {"e2e_latency_ms": round(float(np.median(e2e)), 4), "e2e_round_medians_ms": [round(m, 4) for m in e2e],
+            "e2e_added_ms": round(float(np.median(added)), 4),
+            "e2e_added_range_ms": [round(float(added.min()), 4), round(float(added.max()), 4)]}
+
+
 def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings, eager: str,
-                  peer: str | None) -> dict:
+                  peer: str | None, bundles: dict[str, str] | None = None, image: Path | None = None) -> dict:
     """results/timing.json: every variant timed side by side, with latency ratios to eager
-    PyTorch fp32 (`eager`) and to ONNX Runtime fp32 (`peer`, if the config has one)."""
-    run = time_side_by_side(artifacts, sample, settings, reference=eager)
-    medians = run["round_medians_ms"]
+    PyTorch fp32 (`eager`) and to ONNX Runtime fp32 (`peer`, if the config has one); with
+    `bundles` and an `image` file, each through its deploy bundle, also end to end."""
+    run = time_side_by_side(artifacts, sample, settings, reference=eager, bundles=bundles, image=image)
+    medians, e2e = run["round_medians_ms"], run["e2e_round_medians_ms"]
     variants = {}
     for v, (runtime, artifact) in artifacts.items():
         to_eager = paired_ratio(medians[v], medians[eager])
@@ -145,12 +169,14 @@ def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings:
             "ratio_to_onnxruntime_range": [to_peer["min"], to_peer["max"]] if to_peer else None,
             "ratio_to_onnxruntime_ci": to_peer["ci"] if to_peer else None,
             "round_medians_ms": [round(m, 4) for m in medians[v]],
+            "bundle": bundles[v] if bundles else None,
+            **(end_to_end(e2e[v], medians[v]) if e2e else {}),
             **run["per_variant"][v],
         }
     return {
         "variants": variants, "eager": eager, "onnxruntime": peer,
         "rounds": settings.rounds, "runs": settings.runs, "warmup": settings.warmup, "threads": settings.threads,
-        "settings": asdict(settings),
+        "settings": asdict(settings), "e2e_image": str(image) if e2e else None,
         "bootstrap": {"seed": BOOTSTRAP_SEED, "resamples": BOOTSTRAP_RESAMPLES, "level": 0.95,
                       "of": "median of the per-round ratios"},
         **{k: run[k] for k in ("load_avg", "round_foreign_cores", "retimed_rounds", "contended", "contention_reasons")},

@@ -3,11 +3,13 @@
 In one process, `time_interleaved` takes runners in turns (`bench` without --isolated). The
 workflow's protocol (`side_by_side`) runs each variant in a `TimedProcess` of its own, which
 imports only its runtime and times blocks of calls when asked (`serve`, run as
-`python -m lprnet_opt.measure.timing`).
+`python -m lprnet_opt.measure.timing`). Given a deploy bundle (runtime `bundle`), the process
+runs the bundle's own predict.py, and also times it end to end: one image file to its plate.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -72,23 +74,39 @@ def spread(values: np.ndarray) -> dict[str, float]:
 # A timing process answers on stdout with lines that start with this, so that whatever a
 # runtime prints there itself is skipped.
 REPLY = "@timing "
+BUNDLE = "bundle"  # the runtime name for a deploy bundle's folder (results/deploy/<variant>)
 
 
-def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int) -> None:
-    """What a timing process does: load one artifact with its runtime, warm up, then answer
-    "block N" (one untimed call, then N timed ones; replies their milliseconds) and "finish
-    BATCH RUNS" (throughput if BATCH > 0, peak RSS; then exits) on stdin."""
-    runner = load_runner(runtime, artifact, threads)
+def load_bundle(folder: str | Path, threads: int):
+    """A deploy bundle's predict.py, imported from its file, loaded: `.infer` and `.predict`."""
+    spec = importlib.util.spec_from_file_location("lprnet_bundle_predict", Path(folder) / "predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load(threads)
+
+
+def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int, image: str | None = None) -> None:
+    """What a timing process does: load one artifact with its runtime (or a bundle's
+    predict.py), warm up, then answer on stdin "block N" (one untimed call, then N timed ones;
+    replies their milliseconds), "e2e N" (the same for the bundle's `predict` on the image file
+    `image`: read, preprocess, infer, decode) and "finish BATCH RUNS" (throughput if BATCH > 0,
+    peak RSS; then exits)."""
+    if runtime == BUNDLE:
+        predictor = load_bundle(artifact, threads)
+        runner = predictor.infer
+    else:
+        predictor, runner = None, load_runner(runtime, artifact, threads)
     for _ in range(warmup):
         runner(sample)
     print(REPLY + json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command, *numbers = line.split()
-        if command == "block":
+        if command in ("block", "e2e"):
             # One untimed call first (caches and thread pools are cold after the other
             # processes' blocks), then the timed ones; the parent does the pausing.
             calls = int(numbers[0])
-            times = time_interleaved({"v": runner}, sample, 0, calls, block=calls, settle_s=0.0)["v"]
+            call = runner if command == "block" else (lambda _: predictor.predict([image]))
+            times = time_interleaved({"v": call}, sample, 0, calls, block=calls, settle_s=0.0)["v"]
             print(REPLY + json.dumps([round(float(t), 5) for t in times]), flush=True)
         elif command == "finish":
             batch, runs = int(numbers[0]), int(numbers[1])
@@ -105,12 +123,13 @@ class TimedProcess:
     imports only that runtime and times blocks of calls when asked."""
 
     def __init__(self, runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int,
-                 wait: bool = True) -> None:
+                 wait: bool = True, image: str | Path | None = None) -> None:
         """Start the process; with `wait`, return once it has loaded and warmed up (else call
-        `ready` before timing it: processes can load side by side, which nothing times)."""
+        `ready` before timing it: processes can load side by side, which nothing times).
+        A `bundle` process with an `image` file also answers `block(n, "e2e")`."""
         self.label = f"{artifact} ({runtime})"
         command = [sys.executable, "-m", "lprnet_opt.measure.timing", runtime, str(artifact), str(sample), str(threads),
-                   str(warmup)]
+                   str(warmup), *([str(image)] if image else [])]
         # Inductor compiles in this process, not in a pool of workers that could outlive it and
         # whose CPU time would then look like other work (ForeignLoad).
         env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
@@ -139,8 +158,8 @@ class TimedProcess:
         self.process.stdin.flush()
         return self._reply()
 
-    def block(self, calls: int) -> list[float]:
-        return self._ask(f"block {calls}")
+    def block(self, calls: int, command: str = "block") -> list[float]:
+        return self._ask(f"{command} {calls}")
 
     def cpu_seconds(self) -> float | None:
         """CPU time of all the process's threads so far, in ns resolution (None off Linux)."""
@@ -179,24 +198,30 @@ class TimedProcess:
         self.errors.close()
 
 
-def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 10,
-                   settle_s: float = 0.005) -> dict[str, list[float]]:
-    """Per-call milliseconds of every process, which take turns in blocks of `block` calls.
+def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 10, settle_s: float = 0.005,
+                   e2e_runs: int = 0) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per-call milliseconds of every process, which take turns in blocks of `block` calls;
+    with `e2e_runs`, each turn of a process also holds a block of end-to-end calls (`serve`'s
+    "e2e") until it made that many. Returns (inference times, end-to-end times).
 
     Machine speed on this shared host drifts within seconds (eager's medians of consecutive
     200-call blocks in one process: 8.8 then 5.6 ms), so variants timed one after another
     each catch a different speed. Turns of a few milliseconds put every variant under the
     same drift; the order reverses every turn. Before the next block, the last process's
-    thread pool must have gone quiet (`TimedProcess.wait_quiet`).
+    thread pool must have gone quiet (`TimedProcess.wait_quiet`). End-to-end blocks follow the
+    inference block of the same turn, so their difference sees the same machine speed.
     """
     names = list(processes)
     times = {name: [] for name in names}
-    for turn in range(max(1, -(-runs // block))):
+    ends = {name: [] for name in names}
+    for turn in range(max(1, -(-max(runs, e2e_runs) // block))):
         for name in names if turn % 2 == 0 else names[::-1]:
-            time.sleep(settle_s)
-            times[name] += processes[name].block(block)
-            processes[name].wait_quiet()
-    return {name: t[:runs] for name, t in times.items()}
+            for command, out, wanted in (("block", times, runs), ("e2e", ends, e2e_runs)):
+                if len(out[name]) < wanted:
+                    time.sleep(settle_s)
+                    out[name] += processes[name].block(block, command)
+                    processes[name].wait_quiet()
+    return {name: t[:runs] for name, t in times.items()}, {name: t[:e2e_runs] for name, t in ends.items()}
 
 
 def time_alone(runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int, runs: int,
@@ -204,13 +229,13 @@ def time_alone(runtime: str, artifact: str | Path, sample: Path, threads: int, w
     """One artifact timed in a fresh process of its own, with nothing else taking turns."""
     process = TimedProcess(runtime, artifact, sample, threads, warmup)
     try:
-        times = time_processes({"v": process}, runs)["v"]
+        times = time_processes({"v": process}, runs)[0]["v"]
         return {"times_ms": times, **process.finish(throughput_batch, throughput_runs)}
     finally:
         process.kill()
 
 
 if __name__ == "__main__":
-    # A timing process: python -m lprnet_opt.measure.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP
-    runtime_, artifact_, sample_, threads_, warmup_ = sys.argv[1:]
-    serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_))
+    # A timing process: python -m lprnet_opt.measure.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP [IMAGE]
+    runtime_, artifact_, sample_, threads_, warmup_, *image_ = sys.argv[1:]
+    serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_), image_[0] if image_ else None)

@@ -163,6 +163,43 @@ def sensitivity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
     ).properties(title="INT8 sensitivity scan (solid: the layers chosen to stay fp32)", width=width, height=HEIGHT)
 
 
+def search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
+    """Each max_drop search's path: MACs removed against the estimated drop (calibration
+    images) with its 95% interval, the budget, the chosen cut, and the drop measured on the
+    evaluation split for the variant that shipped."""
+    rows, shipped, budgets = [], [], []
+    for _, row in frame.iterrows():
+        search = (row["build"] or {}).get("search")
+        if not search:
+            continue
+        budgets.append({"variant": row["variant"], "max_drop": search["max_drop"]})
+        for entry in search["path"]:
+            rows.append({"variant": row["variant"], "macs_removed": entry["macs_removed"], "drop_pt": entry["drop_pt"],
+                         "low": entry["drop_ci_pt"][0], "high": entry["drop_ci_pt"][1],
+                         "cut": "chosen" if entry == search["chosen"] else "tried", "macs_ratio": entry["macs_ratio"]})
+        shipped.append({"variant": row["variant"], "macs_removed": row["macs_removed"], "drop_pt": row["drop_pt"]})
+    if not rows:
+        return None
+    data = pd.DataFrame(rows)
+    x = alt.X("macs_removed:Q", axis=alt.Axis(format=".0%"), title="MACs removed")
+    intervals = alt.Chart(data).mark_rule(opacity=0.5).encode(
+        x=x, y=alt.Y("low:Q", title="accuracy drop, points"), y2="high:Q", color="variant:N")
+    points = alt.Chart(data).mark_point(filled=True).encode(
+        x=x, y="drop_pt:Q", color="variant:N",
+        size=alt.Size("cut:N", scale=alt.Scale(domain=["chosen", "tried"], range=[160, 40]), title=None),
+        tooltip=["variant", "macs_ratio", alt.Tooltip("macs_removed:Q", format=".1%"),
+                 alt.Tooltip("drop_pt:Q", format=".2f"), "cut"])
+    budget = alt.Chart(pd.DataFrame(budgets)).mark_rule(strokeDash=[4, 3], color="gray").encode(
+        y="max_drop:Q", tooltip=["variant", "max_drop"])
+    measured = alt.Chart(pd.DataFrame(shipped)).mark_point(shape="diamond", size=120, color="black").encode(
+        x=x, y="drop_pt:Q", tooltip=["variant", alt.Tooltip("drop_pt:Q", format=".2f", title="measured drop")])
+    return (intervals + points + budget + measured).properties(
+        title=alt.TitleParams("Channel-pruning search under the accuracy budget",
+                              subtitle="estimated on calibration images with 95% intervals; dashed: the budget; "
+                                       "large: the chosen cut; black diamond: drop measured on the evaluation split"),
+        width=width, height=HEIGHT)
+
+
 def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, alt.Chart]:
     timed = not frame["timing_contended"].any()
     charts = {
@@ -173,5 +210,6 @@ def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, al
         "sparsity": sparsity_chart(frame, width),
         "tuning": tuning_chart(curves, width),
         "sensitivity": sensitivity_chart(frame, width),
+        "search": search_chart(frame, width),
     }
     return {name: chart for name, chart in charts.items() if chart is not None}

@@ -70,14 +70,16 @@ def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
 
 
 def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *, baseline_weights=None,
-                 split=None, images=None, config_hash=None, tuning: list[dict] | None = None):
+                 split=None, images=None, config_hash=None, tuning: list[dict] | None = None, bundle_paths=()):
     """Write every output of rule summarize; returns the results frame.
 
+    `bundle_paths` are the deploy bundles' bundle.json files (their folders and sizes).
     `tuning` lists the TVM databases: dicts with label, shards (the shards' database folders),
     tasks (tasks.json), budget (configured trials) and variants (the TVM variants compiled from it).
     """
     timing = read_json(timing_path)
-    frame = load_results(eval_paths, timing)
+    bundles = {(b := read_json(p))["variant"]: b for p in bundle_paths}
+    frame = load_results(eval_paths, timing, bundles)
     chosen = recommendations(frame)
     curves = tuning_curves(tuning or [], timing)
     write_text(frame.drop(columns=["pareto", "build"]).to_csv(index=False), csv)

@@ -35,13 +35,24 @@ def fmt(value, spec: str, suffix: str = "") -> str:
     return "-" if missing(value) else f"{value:{spec}}{suffix}"
 
 
+def goal_note(row) -> str:
+    """A max_drop variant's budget, the estimate at its chosen cut, and whether the goal was met."""
+    search = (row["build"] or {}).get("search")
+    if not search:
+        return ""
+    chosen = search["chosen"]
+    met = "" if search["goal_met"] else ", GOAL NOT MET: the mildest cut shipped"
+    return (f" (budget {search['max_drop']:g} pt, estimated {chosen['drop_pt']:.2f} pt "
+            f"[{chosen['drop_ci_pt'][0]:.2f}, {chosen['drop_ci_pt'][1]:.2f}] at {chosen['macs_removed']:.0%} of MACs{met})")
+
+
 def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
     """The table in units a reader uses (%, ms, MB, x); summary.csv keeps full precision."""
     rows = []
     for _, r in frame.iterrows():
         timed = not contended
         rows.append({
-            "variant": r["variant"] if r["fit"] else f"{r['variant']} (UNFIT: {r['unfit_reason']})",
+            "variant": (r["variant"] if r["fit"] else f"{r['variant']} (UNFIT: {r['unfit_reason']})") + goal_note(r),
             "kind": r["kind"],
             "accuracy (95% CI)": f"{r['accuracy']:.1%} ({r['accuracy_ci_low']:.1%}-{r['accuracy_ci_high']:.1%})",
             "against the baseline": r["vs_baseline"],
@@ -52,7 +63,10 @@ def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
                                           f"({fmt(r['speedup_ci_low'], '.2f')}-{fmt(r['speedup_ci_high'], '.2f')})"
                                           if timed else INVALID),
             "x ONNX Runtime": fmt(r["ratio_to_onnxruntime"], ".2f") if timed else INVALID,
+            "end to end ms (added)": (f"{fmt(r['e2e_latency_ms'], '.2f')} (+{fmt(r['e2e_added_ms'], '.2f')})"
+                                      if timed else INVALID),
             "size MB": f"{r['size_mb']:.2f}",
+            "bundle MB (+ installed requirements)": f"{fmt(r['bundle_mb'], '.2f')} (+{fmt(r['requirements_mb'], '.0f')})",
             "peak RSS MB": fmt(r["peak_rss_mb"], ".0f"),
         })
     return rows
@@ -68,6 +82,15 @@ def html_table(rows: list[dict[str, str]], numeric: set[str] = frozenset()) -> s
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def how_to_ship(chosen: dict) -> str:
+    """The chosen variant's deploy bundle and how to run it; the artifact snippet without one."""
+    if chosen.get("bundle"):
+        folder = html.escape(chosen["bundle"])
+        return (f"<br>bundle <code>{folder}/</code> (README.md inside):"
+                f"<pre>pip install -r {folder}/requirements.txt\npython {folder}/predict.py IMAGE...</pre>")
+    return f"<br><code>{html.escape(chosen['artifact'])}</code><pre>{html.escape(chosen['snippet'])}</pre>"
+
+
 def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
     rows = []
     for entry in recommendations:
@@ -77,11 +100,9 @@ def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
         else:
             ties = f"<br>not distinguishable from: {', '.join(entry['ties'])}" if entry["ties"] else ""
             fast_cell = (f"<b>{fastest['variant']}</b> ({fastest['speedup']:.2f}x eager, {fastest['latency_ms']:.2f} ms)"
-                         f"<br>{html.escape(fastest['vs_baseline'])}{ties}"
-                         f"<br><code>{html.escape(fastest['artifact'])}</code><pre>{html.escape(fastest['snippet'])}</pre>")
+                         f"<br>{html.escape(fastest['vs_baseline'])}{ties}{how_to_ship(fastest)}")
         small_cell = (f"<b>{smallest['variant']}</b> ({smallest['size_mb']:.2f} MB)<br>"
-                      f"{html.escape(smallest['vs_baseline'])}<br><code>{html.escape(smallest['artifact'])}</code>"
-                      f"<pre>{html.escape(smallest['snippet'])}</pre>")
+                      f"{html.escape(smallest['vs_baseline'])}{how_to_ship(smallest)}")
         rows.append({"accuracy drop allowed": f"&le; {entry['limit_pt']:g} pt (or not significant)",
                      "fastest": fast_cell, "smallest": small_cell})
     return rows
@@ -124,7 +145,7 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict,
         calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
     rows = readable_rows(frame, timing["contended"])
     numeric = {"agreement", "latency ms (p10-p90)", "speedup vs eager (95% CI)", "x ONNX Runtime", "size MB",
-               "peak RSS MB", "accuracy (95% CI)"}
+               "peak RSS MB", "accuracy (95% CI)", "end to end ms (added)", "bundle MB (+ installed requirements)"}
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>lprnet-opt report</title><style>{STYLE}</style>
@@ -151,7 +172,7 @@ bootstrap speedup interval overlaps it are named, since the run cannot tell them
 
 SUMMARY_COLUMNS = ["variant", "fit", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "plates_gained", "plates_lost",
                    "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
-                   "ratio_to_onnxruntime", "size_bytes", "peak_rss_mb"]
+                   "ratio_to_onnxruntime", "e2e_latency_ms", "e2e_added_ms", "size_bytes", "peak_rss_mb"]
 
 
 def cell(value, column: str, contended: bool) -> str:

@@ -17,7 +17,7 @@ from ..measure.stats import ALPHA, difference_in_words, is_significant_loss
 
 # Per-variant fields of results/timing.json that become columns.
 TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_round_spread", "ratio_to_eager",
-                 "ratio_to_onnxruntime", "throughput_ips", "peak_rss_mb"]
+                 "ratio_to_onnxruntime", "throughput_ips", "e2e_latency_ms", "e2e_added_ms", "peak_rss_mb"]
 # Cells that a contended timing run empties.
 LATENCY_FIELDS = [*(f for f in TIMING_FIELDS if f != "peak_rss_mb"), "speedup_vs_eager", "speedup_ci_low",
                   "speedup_ci_high", "ratio_to_onnxruntime_ci_low", "ratio_to_onnxruntime_ci_high"]
@@ -26,8 +26,9 @@ LATENCY_FIELDS = [*(f for f in TIMING_FIELDS if f != "peak_rss_mb"), "speedup_vs
 CONSTRAINTS_PT = (0.5, 1.0, 2.0)
 
 
-def load_results(paths, timing: dict) -> pd.DataFrame:
-    """One row per eval record (record.EvalRecord) with its timing, fastest first.
+def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per eval record (record.EvalRecord) with its timing and its deploy bundle
+    (`bundles`: variant to bundle.json, for the bundle's folder and sizes), fastest first.
 
     Adds the drop against the baseline in points and its description in words; the paired
     counts and p-value come from the record (`measure` computed them on the same plates).
@@ -43,6 +44,10 @@ def load_results(paths, timing: dict) -> pd.DataFrame:
         row.update(speedup_vs_eager=1 / timed["ratio_to_eager"], speedup_ci_low=1 / high, speedup_ci_high=1 / low)
         peer_ci = timed.get("ratio_to_onnxruntime_ci") or [math.nan, math.nan]
         row.update(ratio_to_onnxruntime_ci_low=peer_ci[0], ratio_to_onnxruntime_ci_high=peer_ci[1])
+        bundle = (bundles or {}).get(record.variant)
+        row.update(bundle=timed.get("bundle"),
+                   bundle_mb=(bundle["artifact_bytes"] + bundle["code_bytes"]) / 1e6 if bundle else math.nan,
+                   requirements_mb=bundle["requirements_installed_bytes"] / 1e6 if bundle else math.nan)
         row["build"] = record.build
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -112,6 +117,7 @@ def recommendations(frame: pd.DataFrame, constraints=CONSTRAINTS_PT) -> list[dic
 def choice(row) -> dict:
     return {"variant": row["variant"], "kind": row["kind"], "artifact": row["artifact"],
             "snippet": snippet_of(row["kind"], row["artifact"]), "vs_baseline": row["vs_baseline"],
+            "bundle": row["bundle"], "e2e_latency_ms": row["e2e_latency_ms"],
             "latency_ms": row["latency_ms"], "speedup": row["speedup_vs_eager"], "size_mb": row["size_mb"]}
 
 

@@ -28,5 +28,11 @@ def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False):
     return run
 
 
+def open_artifact(path: str, threads: int):
+    """(runner, None). A deploy bundle's predict.py carries this function's and `torch_runner`'s
+    source, and the package modules `load_model` needs."""
+    return torch_runner(load_model(path), threads), None
+
+
 def load(path: str | Path, threads: int):
-    return torch_runner(load_model(path), threads)
+    return open_artifact(str(path), threads)[0]

@@ -13,12 +13,22 @@ from ..isa import NOTE_KEY, check_built_for
 from .eager import torch_runner
 
 
-def load(path: str | Path, threads: int):
+def open_artifact(path: str, threads: int, note_key: str = NOTE_KEY):
+    """The runner, and the program's note under `note_key` (None without one). A deploy
+    bundle's predict.py carries this function's and `torch_runner`'s source."""
+    import torch
+
     # Registers the quantize/dequantize ops the saved program calls; plain torch, no torchao.
     import torch.ao.quantization.fx._decomposed  # noqa: F401
 
     torch._inductor.config.freezing = True
-    note = {NOTE_KEY: ""}
+    note = {note_key: ""}
     program = torch.export.load(str(path), extra_files=note)
-    check_built_for(path, note[NOTE_KEY] or None, onednn=True)
-    return torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True)
+    runner = torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True)
+    return runner, note[note_key] or None
+
+
+def load(path: str | Path, threads: int):
+    run, note = open_artifact(str(path), threads)
+    check_built_for(path, note, onednn=True)
+    return run

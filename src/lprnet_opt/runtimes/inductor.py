@@ -10,5 +10,11 @@ from ..checkpoint import load_model
 from .eager import torch_runner
 
 
+def open_artifact(path: str, threads: int):
+    """(runner, None). A deploy bundle's predict.py carries this function's and `torch_runner`'s
+    source, and the package modules `load_model` needs."""
+    return torch_runner(torch.compile(load_model(path), dynamic=False), threads), None
+
+
 def load(path: str | Path, threads: int):
-    return torch_runner(torch.compile(load_model(path), dynamic=False), threads)
+    return open_artifact(str(path), threads)[0]

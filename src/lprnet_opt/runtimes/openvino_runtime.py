@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..isa import NOTE_KEY, check_built_for
 
 
@@ -21,18 +19,25 @@ def settings(threads: int) -> dict[str, str]:
     }
 
 
-def load(path: str | Path, threads: int):
+def open_artifact(path: str, threads: int, note_key: str = NOTE_KEY):
+    """The runner, and the artifact's note under `note_key` (None without one). Self-contained
+    but for `settings`: a deploy bundle's predict.py carries both functions' source."""
+    import numpy as np
     import openvino
 
     core = openvino.Core()
     model = core.read_model(str(path))
-    note = model.get_rt_info(NOTE_KEY).astype(str) if model.has_rt_info(NOTE_KEY) else None
-    check_built_for(path, note, onednn=True)
-    compiled = core.compile_model(model, "CPU", settings(threads))
-    request = compiled.create_infer_request()
+    note = model.get_rt_info(note_key).astype(str) if model.has_rt_info(note_key) else None
+    request = core.compile_model(model, "CPU", settings(threads)).create_infer_request()
 
     def run(images: np.ndarray) -> np.ndarray:
         # The graph was exported with a dynamic batch axis; copy, as the request reuses buffers.
         return np.array(request.infer({0: np.ascontiguousarray(images)})[0], copy=True)
 
+    return run, note
+
+
+def load(path: str | Path, threads: int):
+    run, note = open_artifact(str(path), threads)
+    check_built_for(path, note, onednn=True)
     return run

@@ -1,0 +1,42 @@
+# One deploy bundle per variant: the artifact with a standalone predict.py and its runtime's
+# requirements (README, "Shipping a variant"). The timing stage times each variant through it.
+
+
+rule deploy:
+    input:
+        artifact=lambda w: artifact_of(w.variant),
+        # predict.py copies in the variant's runtime loader and, for torch runtimes, eager's
+        # torch_runner and the modules that rebuild LPRNet.
+        code=lambda w: package_code(
+            "deploy.py", runtime_code(w.variant), "runtimes/eager", "checkpoint"
+        ),
+    output:
+        model=directory("results/deploy/{variant}/model"),
+        predict="results/deploy/{variant}/predict.py",
+        requirements="results/deploy/{variant}/requirements.txt",
+        bundle="results/deploy/{variant}/bundle.json",
+    log:
+        "logs/deploy/{variant}.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind=lambda w: VARIANTS[w.variant]["kind"],
+        threads=config["threads"],
+    script:
+        "../scripts/deploy.py"
+
+
+# After the run: the bundle's README quotes the accuracy and latency measured through it.
+rule bundle_readme:
+    input:
+        bundle="results/deploy/{variant}/bundle.json",
+        eval="results/eval/{variant}.json",
+        timing="results/timing.json",
+        code=package_code("bundle_readme.py"),
+    output:
+        "results/deploy/{variant}/README.md",
+    log:
+        "logs/bundle_readme/{variant}.log",
+    script:
+        "../scripts/bundle_readme.py"
