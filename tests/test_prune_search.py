@@ -70,3 +70,9 @@ def test_paired_drop_counts_lost_and_gained_plates():
     drop = paired_drop(source, candidate)
     assert (drop["lost"], drop["gained"], drop["images"]) == (2, 1, 10)
     assert drop["drop_pt"] == pytest.approx(10.0) and drop["drop_ci_pt"][0] < 10.0 < drop["drop_ci_pt"][1]
+
+
+def test_no_changed_plate_still_leaves_an_interval():
+    same = np.ones(186, dtype=bool)
+    low, high = paired_drop(same, same)["drop_ci_pt"]
+    assert low < 0 < high and high == pytest.approx(100 * 1.959964 / 188, rel=1e-3)  # about one plate in 186
