@@ -24,7 +24,7 @@ include: "rules/report.smk"
 
 
 localrules:
-    bundle_readme,
+    bundle_readmes,
     report,
     summarize,
     tvm_merge,

@@ -27,16 +27,17 @@ rule deploy:
         "../scripts/deploy.py"
 
 
-# After the run: the bundle's README quotes the accuracy and latency measured through it.
-rule bundle_readme:
+# After the run: each bundle's README quotes the accuracy and latency measured through it. One
+# job for all: every README reads timing.json, which changes as a whole.
+rule bundle_readmes:
     input:
-        bundle="results/deploy/{variant}/bundle.json",
-        eval="results/eval/{variant}.json",
+        bundles=expand("results/deploy/{variant}/bundle.json", variant=VARIANTS),
+        evals=expand("results/eval/{variant}.json", variant=VARIANTS),
         timing="results/timing.json",
-        code=package_code("bundle_readme.py"),
+        code=package_code("bundle_readmes.py"),
     output:
-        "results/deploy/{variant}/README.md",
+        expand("results/deploy/{variant}/README.md", variant=VARIANTS),
     log:
-        "logs/bundle_readme/{variant}.log",
+        "logs/bundle_readmes/bundle_readmes.log",
     script:
-        "../scripts/bundle_readme.py"
+        "../scripts/bundle_readmes.py"
