@@ -1,12 +1,11 @@
 """Time every variant side by side, each alone in its own process, through its deploy bundle (rule timing)."""
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from lprnet_opt.atomic import write_json
+from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.data import read_image
 from lprnet_opt.measure.side_by_side import TimingSettings, timing_record
 from lprnet_opt.workflow import setup_logging
@@ -16,7 +15,7 @@ p = snakemake.params
 settings = TimingSettings(threads=p.threads, **p.settings)
 # One real plate, the same for every runtime; it is only timed, never scored. End to end, the
 # bundles read it from its file.
-image = Path(json.loads(Path(snakemake.input.split).read_text(encoding="utf-8"))["evaluation"][0])
+image = Path(read_json(snakemake.input.split)["evaluation"][0])
 with tempfile.TemporaryDirectory() as scratch:
     sample = Path(scratch) / "sample.npy"
     np.save(sample, read_image(image)[None])

@@ -13,7 +13,6 @@ or below the estimate (the evaluation split measures it).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ..chars import greedy_decode
 from ..checkpoint import load_model
 from ..coupling import count_macs
 from ..data import PlateSet
+from ..measure.stats import discordant_pairs, paired_difference_interval
 from ..model import LPRNet, predict_logits
 from .channel_prune import CRITERIA, activation_stats, allocate, build_channel_pruned, channel_scores, slim_copy
 from .distill import DistillSettings
@@ -32,22 +32,16 @@ log = logging.getLogger(__name__)
 COARSE_STEP = 0.1  # MACs ratios tried upward first
 FINE_STEP = 0.025  # then halved between the last that met the budget and the first that did not
 MAX_RATIO = 0.9
-Z_95 = 1.959964
 
 
 def paired_drop(source_correct: np.ndarray, candidate_correct: np.ndarray) -> dict:
-    """The candidate's drop against the source on the same plates, in points, with a 95%
-    interval of that paired difference: Agresti and Min's adjusted Wald interval (half a plate
-    added to each discordant count). The plain Wald interval collapses to [0, 0] when no plate
-    changed, which on 186 real calibration plates claimed a certainty the counts do not hold."""
+    """The candidate's drop against the source on the same plates, in points, with the 95%
+    interval of that paired difference (`stats.paired_difference_interval`)."""
     n = len(source_correct)
-    lost = int((source_correct & ~candidate_correct).sum())
-    gained = int((~source_correct & candidate_correct).sum())
-    b, c, m = lost + 0.5, gained + 0.5, n + 2
-    centre = (b - c) / m
-    half = Z_95 * math.sqrt(max((b + c) / m - centre * centre, 0.0) / m)
-    return {"drop_pt": 100 * (lost - gained) / n, "drop_ci_pt": [100 * (centre - half), 100 * (centre + half)],
-            "lost": lost, "gained": gained, "images": n}
+    gained, lost = discordant_pairs(candidate_correct, source_correct)
+    low, high = paired_difference_interval(lost, gained, n)
+    return {"drop_pt": 100 * (lost - gained) / n, "drop_ci_pt": [100 * low, 100 * high], "lost": lost,
+            "gained": gained, "images": n}
 
 
 class CutJudge:
@@ -69,7 +63,7 @@ class CutJudge:
         plates = greedy_decode(predict_logits(model, self.images))
         return np.array([p == t for p, t in zip(plates, self.labels, strict=True)])
 
-    def cut(self, ratio: float) -> tuple[LPRNet, dict]:
+    def cut(self, ratio: float) -> dict:
         start = time.perf_counter()
         target = round(self.source_macs * (1 - ratio))
         errors, models = {}, {}
@@ -82,7 +76,7 @@ class CutJudge:
         row = {"macs_ratio": ratio, "macs": macs, "macs_removed": 1 - macs / self.source_macs, "criterion": criterion,
                "logit_mse": errors[criterion]["logit_mse"], **paired_drop(self.source_correct, self.correct(model))}
         row["seconds"] = round(time.perf_counter() - start, 2)
-        return model, row
+        return row
 
 
 def search_ratio(judge: CutJudge, max_drop: float) -> dict:
@@ -95,7 +89,7 @@ def search_ratio(judge: CutJudge, max_drop: float) -> dict:
     path: list[dict] = []
 
     def meets(ratio: float) -> bool:
-        row = judge.cut(ratio)[1]
+        row = judge.cut(ratio)
         row["meets"] = row["drop_pt"] <= max_drop + 1e-9
         path.append(row)
         log.info("search: macs_ratio %.3f removes %.1f%% of MACs (%s), estimated drop %.2f pt (%d lost, %d gained "

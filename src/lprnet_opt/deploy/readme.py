@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..kinds import KINDS
+from ..measure.stats import difference_in_words
 from ..record import EvalRecord
 
 
@@ -36,7 +37,7 @@ def bundle_readme(bundle: dict, record: EvalRecord, timing: dict) -> str:
     variant = bundle["variant"]
     t = timing["variants"][variant]
     env = timing["env"]
-    drop = (record.accuracy - (record.n_correct - record.plates_gained + record.plates_lost) / record.n_images) * 100
+    baseline_accuracy = record.accuracy - (record.plates_gained - record.plates_lost) / record.n_images
     fit = "yes" if record.fit else f"**UNFIT**: {record.unfit_reason}"
     e2e = ("not timed (timing.json has no end-to-end numbers)" if t.get("e2e_latency_ms") is None else
            f"{t['e2e_latency_ms']:.3f} ms; reading, preprocessing and decode add {t['e2e_added_ms']:.3f} ms "
@@ -45,8 +46,8 @@ def bundle_readme(bundle: dict, record: EvalRecord, timing: dict) -> str:
         ("what", f"{record.kind}: {KINDS[record.kind].description}" + (f", from {record.source}" if record.source else "")),
         ("exact-plate accuracy", f"{record.accuracy:.1%} ({record.n_correct}/{record.n_images}), 95% interval "
                                  f"{record.accuracy_ci_low:.1%} to {record.accuracy_ci_high:.1%}"),
-        ("against the baseline", f"{drop:+.1f} pt: {record.plates_gained} plates gained, {record.plates_lost} lost "
-                                 f"(McNemar p = {record.mcnemar_p:.2g})"),
+        ("against the baseline", difference_in_words(record.accuracy, baseline_accuracy, record.plates_gained,
+                                                     record.plates_lost, record.mcnemar_p, record.n_images)),
         ("fit to ship", fit),
         ("latency, inference only", f"{t['latency_ms']:.3f} ms (round medians {t['latency_round_min_ms']:.3f} to "
                                     f"{t['latency_round_max_ms']:.3f}), {t['ratio_to_eager']:.2f}x eager PyTorch fp32"),

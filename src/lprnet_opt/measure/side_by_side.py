@@ -15,7 +15,7 @@ import numpy as np
 from .contention import ForeignLoad, disturbed_rounds
 from .environment import environment
 from .stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_median_interval
-from .timing import TimedProcess, time_processes
+from .timing import BUNDLE, TimedProcess, time_processes
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             # of it in imports; side by side, 63 s (AMD EPYC, 2 cores). Timing starts once every
             # process is ready and the machine is quiet.
             for v in names if r % 2 == 0 else names[::-1]:
-                runtime, artifact = ("bundle", bundles[v]) if bundles else artifacts[v]
+                runtime, artifact = (BUNDLE, bundles[v]) if bundles else artifacts[v]
                 processes[v] = TimedProcess(runtime, artifact, sample, settings.threads, settings.warmup, wait=False,
                                             image=image if bundles else None)
             for process in processes.values():
