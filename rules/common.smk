@@ -21,6 +21,9 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 # Tuning folders: the config target's key ("host" for null: resolved by rule tvm_tasks), then
 # one folder per graph (tvm_graph).
 TUNE_ROOT = f"results/tvm/tune/{target_label(config['tvm']['target'])}"
+# Shipped seed databases (tvm.warm_start: auto), one folder per CPU class; they come with the
+# workflow, so they are found whatever the working directory.
+SEED_ROOT = str(Path(workflow.basedir) / "data" / "tvm_seed")
 FULL_GRAPH = graph_key(NUM_CLASSES)
 SLIM_GRAPH = "slim_"
 
@@ -141,6 +144,16 @@ def tvm_graph(variant):
 def graph_weights(graph):
     """The weights whose widths a graph folder tunes; none for the full LPRNet."""
     return [] if graph == FULL_GRAPH else weights_of(graph.removeprefix(SLIM_GRAPH))
+
+
+def tvm_seed_files():
+    """The seed databases a shard may replay: a changed seed reruns the shards, which replay
+    only what they have not replayed yet."""
+    setting = config["tvm"]["warm_start"]
+    if setting == "off":
+        return []
+    folder = SEED_ROOT if setting == "auto" else setting
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
 
 
 def tuning_shards(graph):

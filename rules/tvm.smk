@@ -27,6 +27,7 @@ rule tvm_tasks:
 rule tvm_tune_shard:
     input:
         tasks=f"{TUNE_ROOT}/{{graph}}/tasks.json",
+        seeds=tvm_seed_files(),
         code=package_code("tvm_tune_shard.py"),
     output:
         directory(f"{TUNE_ROOT}/{{graph}}/shard{{shard}}"),
@@ -52,6 +53,10 @@ rule tvm_tune_shard:
         shards=config["tvm"]["shards"],
         seed=config["tvm"]["seed"],
         population=config["tvm"]["population"],
+        # Seed schedules, replayed and timed here before the search (tvm/seed.py).
+        warm_start=config["tvm"]["warm_start"],
+        seed_root=SEED_ROOT,
+        seed_traces=config["tvm"]["seed_traces"],
     script:
         "../scripts/tvm_tune_shard.py"
 

@@ -38,7 +38,8 @@ TINY = {
     "quantization": {"max_fp32_layers": 1, "scan_images": 8, "min_agreement": 0.0},
     "distillation": {"epochs": 1, "batch_size": 16},
     # One trial per task: the least that gives every task a record, so the report's tuning curve exists.
-    "tvm": {"trials": 33, "min_trials_per_task": 1, "shards": 2, "population": 16},
+    # The full graph's tasks replay one shipped seed trace each instead (data/tvm_seed).
+    "tvm": {"trials": 33, "min_trials_per_task": 1, "shards": 2, "population": 16, "seed_traces": 1},
     "variants": {
         "baseline": {"kind": "baseline"},
         "quantized": {"kind": "quantized"},
@@ -148,6 +149,17 @@ def test_report_and_summary_exist(workflow):
     summary = (workflow / "results/summary.csv").read_text()
     assert all(v in summary for v in TINY["variants"])
     assert (workflow / "results/charts/accuracy_latency.png").stat().st_size > 1000
+
+
+def test_report_says_where_each_databases_schedules_came_from(workflow):
+    """The full graph replays the shipped seed's traces here; the channel-pruned graph has other
+    shapes, no seed of its own, and is searched from scratch."""
+    summary = (workflow / "results/summary.md").read_text()
+    full = next(line for line in summary.splitlines() if "TVM schedules" in line and FULL_GRAPH in line)
+    assert re.search(r"(\d+) seed traces replayed here", full) and " 0 seed traces" not in full, full
+    assert "seed " in full and "trials for" in full  # the seed's provenance
+    slim = next(line for line in summary.splitlines() if "TVM schedules" in line and "slim_" in line)
+    assert "0 seed traces replayed here" in slim and "no seed in" in slim, slim
 
 
 def test_report_draws_intervals_tuning_curve_scan_and_recommendation_offline(workflow, tmp_path):

@@ -157,6 +157,65 @@ def test_killed_shard_reruns_from_its_truncated_database(small_plan, tmp_path):
     assert merged == 2 and len(records(tmp_path / "merged")) == 2
 
 
+def test_seed_class_is_the_most_capable_one_not_above_the_target():
+    from lprnet_opt.tvm.seed import pick_class
+
+    assert pick_class(["avx2", "avx512_vnni"], "amx") == "avx512_vnni"
+    assert pick_class(["avx2", "avx512_vnni"], "avx512_vnni") == "avx512_vnni"
+    assert pick_class(["avx2", "avx512_vnni"], "avx512") == "avx2"  # no wider vectors than the target has
+    assert pick_class(["avx512_vnni"], "avx2") is None
+    assert pick_class([], "amx") is None
+
+
+def test_target_class_comes_from_the_target_not_the_host():
+    from lprnet_opt.tvm.seed import target_isa
+
+    assert target_isa({"kind": "llvm", "mcpu": "znver3", "num-cores": 2}) == "avx2"
+    assert target_isa({"kind": "llvm", "mcpu": "znver4", "num-cores": 2}) == "avx512_vnni"
+    assert target_isa({"kind": "llvm", "mcpu": "emeraldrapids", "num-cores": 2}) == "amx"
+
+
+@pytest.mark.slow
+def test_seed_traces_are_replayed_and_timed_here_then_the_search_tunes_the_rest(small_plan, task_record, tmp_path):
+    from lprnet_opt.atomic import write_json
+    from lprnet_opt.tvm.curve import schedule_origin
+    from lprnet_opt.tvm.seed import choose_seed, write_seed
+
+    tasks_json = tmp_path / "tasks.json"
+    write_json(task_record, tasks_json)
+    tune_shard(with_trials(small_plan, 3), 0, tmp_path / "full_cache", tmp_path / "full", seed=0, population=16)
+    made = write_seed([tmp_path / "full"], tasks_json, trials=3, out=tmp_path / "seeds" / "here", per_task=1)
+    name = small_plan["tasks"][0]["name"]
+    assert list(made["tasks"]) == [name] and made["graph"] == task_record["graph"] and made["trials"] == 3
+
+    folder, why = choose_seed("auto", tmp_path / "seeds", task_record)
+    assert folder == tmp_path / "seeds" / "here", why
+    assert choose_seed("off", tmp_path / "seeds", task_record)[0] is None
+    other = {**task_record, "graph": "lprnet68_other_widths"}
+    none, why = choose_seed("auto", tmp_path / "seeds", other)
+    assert none is None and "lprnet68_other_widths" in why
+
+    cache = tmp_path / "cache"
+    warm = tune_shard(with_trials(small_plan, 2), 0, cache, tmp_path / "warm", seed=0, population=16,
+                      warm_start=folder, seed_traces=1)
+    row = warm["tasks"][0]
+    assert row["records_before"] == 0 and row["searched"] == 1 and row["records_after"] == 2
+    [replayed] = row["seed_replayed"]
+    assert replayed["local_ms"] is not None and replayed["seed_ms"] == made["tasks"][name]
+    first = json.loads(records(cache)[0])[1]
+    seed_best = sorted((json.loads(line)[1] for line in records(tmp_path / "full")), key=lambda r: sum(r[1]))[0]
+    assert first[0] == seed_best[0]  # the seed's best trace, committed first ...
+    assert first[1] != seed_best[1]  # ... with the run time measured here, not the seed's
+    assert warm["seed"]["trials"] == 3 and warm["seed"]["folder"] == str(folder)
+
+    again = tune_shard(with_trials(small_plan, 2), 0, cache, tmp_path / "again", seed=0, population=16,
+                       warm_start=folder, seed_traces=1)
+    assert len(records(cache)) == 2 and again["tasks"][0]["searched"] == 0  # replayed once per seed
+    write_json({**warm, "warm_start": why}, tmp_path / "warm" / "summary.json")
+    origin = schedule_origin([tmp_path / "warm"])
+    assert (origin["records"], origin["replayed"], origin["searched"]) == (2, 1, 1)
+
+
 def _tiny_build_input():
     from tvm import te
     from tvm.s_tir.meta_schedule.builder import BuilderInput

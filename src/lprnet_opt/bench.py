@@ -48,6 +48,19 @@ def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: i
     return rows
 
 
+def built_artifact(results: Path, spec: str) -> tuple[str, tuple[str, str]]:
+    """`variant` (its eval record names runtime and artifact) or `name=runtime:path` (any artifact,
+    e.g. two TVM libraries tuned differently), as (name, (runtime, path))."""
+    if "=" in spec:
+        name, _, target = spec.partition("=")
+        runtime, _, path = target.partition(":")
+        if not (name and runtime and path) or not Path(path).exists():
+            raise SystemExit(f"bench: {spec!r}: expected name=runtime:path to an existing artifact")
+        return name, (runtime, path)
+    record = read_record(results / "eval" / f"{spec}.json")
+    return spec, (record.runtime, record.artifact)
+
+
 def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, runs: int,
                    rounds: int) -> tuple[list[dict], dict]:
     """Each variant alone in its own process, `rounds` times in alternating order: the timing
@@ -57,28 +70,28 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
     Runtime's next calls (its p90 reached 6.1 ms, docs/performance.md); alone, no runtime's
     threads meet another's. Returns the rows and the run (with its contention verdict).
     """
-    records = {v: read_record(results / "eval" / f"{v}.json") for v in variants}
+    built = dict(built_artifact(results, spec) for spec in variants)
+    variants = list(built)
     settings = TimingSettings(threads=threads, warmup=warmup, runs=runs, rounds=rounds, round_tolerance=0.15,
                               foreign_load_limit=0.5, max_retimed_rounds=rounds, throughput_batch=0, throughput_runs=0)
     with tempfile.TemporaryDirectory() as scratch:
         sample = Path(scratch) / "sample.npy"
         np.save(sample, random_images(1))
-        run = time_side_by_side({v: (r.runtime, r.artifact) for v, r in records.items()}, sample, settings,
-                                reference=variants[0])
+        run = time_side_by_side(built, sample, settings, reference=variants[0])
     medians = run["round_medians_ms"]
     # Each variant is also compared with the first listed variant of its own runtime (a pruned
     # model against the dense one in the same runtime), paired by round like the reference.
     first_of_runtime: dict[str, str] = {}
-    for v, r in records.items():
-        first_of_runtime.setdefault(r.runtime, v)
+    for v, (runtime, _) in built.items():
+        first_of_runtime.setdefault(runtime, v)
     rows = []
     for v in variants:
         latency, ratio = round_latency(medians[v]), paired_ratio(medians[v], medians[variants[0]])
-        same = first_of_runtime[records[v].runtime]
+        same = first_of_runtime[built[v][0]]
         to_same = paired_ratio(medians[v], medians[same])
         rows.append({"variant": v, "latency_ms": latency["latency_ms"], "round_min": latency["latency_round_min_ms"],
                      "round_max": latency["latency_round_max_ms"], f"ratio_to_{variants[0]}": ratio["median"],
-                     "ratio_min": ratio["min"], "ratio_max": ratio["max"], "runtime": records[v].runtime,
+                     "ratio_min": ratio["min"], "ratio_max": ratio["max"], "runtime": built[v][0],
                      "same_runtime_reference": same, "ratio_to_same_runtime": to_same["median"],
                      "same_runtime_ci_low": to_same["ci"][0], "same_runtime_ci_high": to_same["ci"][1]})
     return rows, run
@@ -124,7 +137,8 @@ def kernel_profile(database: Path, library: Path | None, threads: int, warmup: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", help="variant names; the first is the reference (with --isolated, "
-                        "each is also compared with the first listed variant of its runtime)")
+                        "each is also compared with the first listed variant of its runtime, and name=runtime:path "
+                        "times any artifact, e.g. mlc_seeded=tvm_vm:results/tvm/mlc/model.so)")
     parser.add_argument("--subnormals", type=Path, metavar="CHECKPOINT",
                         help="instead: time a checkpoint as stored against its subnormal weights flushed")
     parser.add_argument("--kernels", type=Path, metavar="DATABASE",

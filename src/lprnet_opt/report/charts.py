@@ -137,7 +137,8 @@ def tuning_chart(curves: list[dict], width) -> alt.Chart | None:
             y="estimated_ms:Q", tooltip=["variant", "estimated_ms"]))
     libraries = ", ".join(f"{r.variant} {r.estimated_ms:.2f} ms" for r in measured.itertuples()) or "none timed"
     title = alt.TitleParams("TVM tuning curve: each task's best kernel time so far x its calls, summed",
-                            subtitle=f"dashed: configured budget; red: measured library latency ({libraries})")
+                            subtitle=[f"dashed: configured budget; red: measured library latency ({libraries})",
+                                      *(f"{c['label']}: {c['origin']}" for c in curves if c.get("origin"))])
     return alt.layer(*layers).properties(title=title, width=width, height=HEIGHT)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import vl_convert as vlc
 
 from ..atomic import read_json, write_text
-from ..tvm.curve import curve_of
+from ..tvm.curve import curve_of, origin_sentence, schedule_origin
 from .charts import build_charts
 from .page import markdown_summary, render_html
 from .results import load_results, published_comparison, recommendations
@@ -65,7 +65,8 @@ def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
         measured = {v: timing["variants"][v]["latency_ms"] for v in entry.get("variants", ())
                     if v in timing["variants"] and not timing["contended"]}
         curves.append({"label": entry["label"], "budget": entry["budget"], "measured": measured,
-                       "points": curve_of(entry["shards"], entry["tasks"])})
+                       "points": curve_of(entry["shards"], entry["tasks"]),
+                       "origin": origin_sentence(schedule_origin(entry["shards"]))})
     return curves
 
 
@@ -84,6 +85,8 @@ def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *
     curves = tuning_curves(tuning or [], timing)
     write_text(frame.drop(columns=["pareto", "build"]).to_csv(index=False), csv)
     context = report_context(timing, baseline_weights, split, images, config_hash)
+    for curve in curves:  # where each database's schedules came from (seed replays, search)
+        context[f"TVM schedules, {curve['label']}"] = curve["origin"]
     write_text(markdown_summary(frame, chosen, context), markdown)
     chart_dir = Path(chart_dir)
     chart_dir.mkdir(parents=True, exist_ok=True)

@@ -206,4 +206,5 @@ def markdown_summary(frame: pd.DataFrame, recommendations: list[dict], context: 
         if entry["ties"]:
             fastest += f" (not distinguishable from {', '.join(entry['ties'])})"
         lines.append(f"| <= {entry['limit_pt']:g} pt | {fastest} | {entry['smallest']['variant']} |")
-    return "\n".join(lines) + "\n"
+    lines += ["", *(f"- {key}: {value}" for key, value in (context or {}).items() if key.startswith("TVM schedules"))]
+    return "\n".join(lines).rstrip() + "\n"

@@ -71,3 +71,35 @@ def curve_of(databases: list[str | Path], tasks_json: str | Path) -> list[dict]:
     if "calls" not in tasks or "workloads" not in tasks:
         raise ValueError(f"{tasks_json}: written by an older version (no 'calls'/'workloads'); rerun rule tvm_tasks")
     return tuning_curve(task_run_times(databases, tasks["workloads"]), tasks["calls"])
+
+
+def schedule_origin(shard_dirs: list[str | Path]) -> dict:
+    """Where one database's schedules came from, from its shards' summary.json: records measured
+    here, seed traces replayed here (and how many failed), trials searched, and the seed."""
+    origin = {"records": 0, "replayed": 0, "replay_failed": 0, "searched": 0, "seed": None, "warm_start": None}
+    for folder in map(Path, shard_dirs):
+        summary = json.loads((folder / "summary.json").read_text())
+        origin["warm_start"] = summary.get("warm_start", origin["warm_start"])
+        origin["seed"] = summary.get("seed") or origin["seed"]
+        for task in summary["tasks"]:
+            origin["records"] += task["records_after"]
+            replays = task.get("seed_replayed") or []
+            origin["replayed"] += sum(r["local_ms"] is not None for r in replays)
+            origin["replay_failed"] += sum(r["local_ms"] is None for r in replays)
+            origin["searched"] += task.get("searched", task["records_after"] - task["records_before"])
+    return origin
+
+
+def origin_sentence(origin: dict) -> str:
+    """One line for the report: '545 records measured here: 57 seed traces replayed here, ...'."""
+    text = (f"{origin['records']} records measured on this machine: {origin['replayed']} seed traces replayed here"
+            + (f" ({origin['replay_failed']} failed here)" if origin["replay_failed"] else "")
+            + f", {origin['searched']} trials searched in this run")
+    seed = origin["seed"]
+    if seed:
+        text += (f"; seed {seed['folder']}: {seed['trials']} trials for {seed['target'].get('mcpu')} "
+                 f"({seed['isa_class']}) on {seed['cpu_model']} {seed['cpu_family_model']}, {seed['date']}, "
+                 f"TVM {seed['tvm']}")
+    elif origin["warm_start"]:
+        text += f"; {origin['warm_start']}"
+    return text

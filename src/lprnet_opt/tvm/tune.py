@@ -13,11 +13,12 @@ import logging
 import time
 from pathlib import Path
 
-from ..atomic import write_json
+from ..atomic import read_json, write_json
 from ..chars import NUM_CLASSES
 from ..model import DENSE, LPRNet, Widths
 from .database import records_for, repair_database, snapshot
 from .graph import export_relax, fuse_for_tuning
+from .seed import Seed, replay
 from ..tvm_setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,14 @@ def tune_context(task, work_dir: str, population: int, seed: int):
                           rand_state=seed, num_threads="physical").clone()
 
 
-def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128) -> dict:
-    """Bring every task of one shard up to its planned trial count, then snapshot the database."""
+def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128,
+               warm_start: str | Path | None = None, seed_traces: int = 2) -> dict:
+    """Bring every task of one shard up to its planned trial count, then snapshot the database.
+
+    With a seed folder (`warm_start`, chosen by seed.choose_seed), each task's top `seed_traces` seed traces are
+    first built and timed here and committed with local times (once per seed: the cache's
+    seed_replayed.json remembers); they count as trials of the plan, and the search tunes the rest.
+    """
     # Candidates run in the runner's worker processes, which inherit TVM_NUM_THREADS; without
     # it TVM takes half the logical CPUs and would time 2-core schedules on 1 thread here.
     warm_up_tvm(plan["target"].get("num-cores"))
@@ -183,23 +190,44 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     cache.mkdir(parents=True, exist_ok=True)
     repair_database(cache)
     database = ms.database.JSONDatabase(work_dir=str(cache))
+    seed_db = Seed(warm_start) if warm_start else None
+    replay_log_path = cache / "seed_replayed.json"
+    replay_log = read_json(replay_log_path) if replay_log_path.exists() else {}
+    replayed_here = replay_log.setdefault(seed_db.id, {}) if seed_db else {}
     candidates = CandidateBuilder(workers=plan["target"].get("num-cores") or 1)
     builder = candidates.builder()
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
     summary, start = [], time.perf_counter()
     try:
+        if seed_db:  # every task's seed traces first, in one batch (seed.replay says why)
+            todo = {e["name"]: (tasks[e["name"]], seed_db.top(tasks[e["name"]].dispatched[0], seed_traces))
+                    for e in mine if e["name"] not in replayed_here}
+            before_replay = {name: records_for(database, task) for name, (task, _) in todo.items()}
+            replayed_here.update(replay(todo, database, builder, runner) if todo else {})
+            write_json(replay_log, replay_log_path)  # after the records: a kill replays again, never skips
+        else:
+            before_replay = {}
         for i, entry in enumerate(mine, 1):
-            task, before = tasks[entry["name"]], records_for(database, tasks[entry["name"]])
-            need = entry["trials"] - before
-            log.info("shard %d task %d/%d %s: %d records, %d planned, tuning %d",
-                     shard, i, len(mine), entry["name"], before, entry["trials"], max(need, 0))
+            task = tasks[entry["name"]]
+            before = before_replay.get(entry["name"], records_for(database, task))
+            row = {"task": entry["name"], "planned": entry["trials"], "records_before": before}
+            if seed_db:
+                row["seed_replayed"] = replayed_here[entry["name"]]
+            with_seed = records_for(database, task)
+            need = entry["trials"] - with_seed
+            log.info("shard %d task %d/%d %s: %d records (%d from the seed), %d planned, tuning %d",
+                     shard, i, len(mine), entry["name"], with_seed, with_seed - before, entry["trials"], max(need, 0))
             if need > 0:
                 context = tune_context(task, str(cache), population, seed)
                 ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
                                    num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
-            summary.append({"task": entry["name"], "planned": entry["trials"], "records_before": before,
-                            "records_after": records_for(database, task)})
+            row.update(searched=max(need, 0), records_after=records_for(database, task))
+            summary.append(row)
     finally:
         candidates.close()
+        if seed_db:
+            seed_db.close()
     snapshot(cache, out)
-    return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary}
+    return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary,
+            "seed": ({"folder": str(warm_start), "id": seed_db.id,
+                      **{k: v for k, v in seed_db.provenance.items() if k != "tasks"}} if seed_db else None)}
