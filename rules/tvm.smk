@@ -55,7 +55,6 @@ rule tvm_tune_shard:
         population=config["tvm"]["population"],
         # Seed schedules, replayed and timed here before the search (tvm/seed.py).
         warm_start=config["tvm"]["warm_start"],
-        seed_root=SEED_ROOT,
         seed_traces=config["tvm"]["seed_traces"],
     script:
         "../scripts/tvm_tune_shard.py"

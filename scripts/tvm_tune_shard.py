@@ -14,7 +14,7 @@ p = snakemake.params
 tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
 import_tvm()
-warm_start, why = choose_seed(p.warm_start, p.seed_root, tasks)
+warm_start, why = choose_seed(p.warm_start, snakemake.input.seeds, tasks)
 logging.getLogger("lprnet_opt").info("warm start: %s", why)
 shard = int(snakemake.wildcards.shard)
 plan = plan_trials(tasks, p.trials, p.min_trials, p.shards)

@@ -188,11 +188,12 @@ def test_seed_traces_are_replayed_and_timed_here_then_the_search_tunes_the_rest(
     name = small_plan["tasks"][0]["name"]
     assert list(made["tasks"]) == [name] and made["graph"] == task_record["graph"] and made["trials"] == 3
 
-    folder, why = choose_seed("auto", tmp_path / "seeds", task_record)
+    seed_files = sorted((tmp_path / "seeds").rglob("*"))
+    folder, why = choose_seed("auto", seed_files, task_record)
     assert folder == tmp_path / "seeds" / "here", why
-    assert choose_seed("off", tmp_path / "seeds", task_record)[0] is None
+    assert choose_seed("off", seed_files, task_record)[0] is None
     other = {**task_record, "graph": "lprnet68_other_widths"}
-    none, why = choose_seed("auto", tmp_path / "seeds", other)
+    none, why = choose_seed("auto", seed_files, other)
     assert none is None and "lprnet68_other_widths" in why
 
     cache = tmp_path / "cache"

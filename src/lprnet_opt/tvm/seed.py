@@ -58,11 +58,12 @@ def pick_class(available: list[str], wanted: str) -> str | None:
     return max(usable, key=isa.CLASSES.index) if usable else None
 
 
-def choose_seed(setting: str, root: str | Path, tasks: dict) -> tuple[Path | None, str]:
+def choose_seed(setting: str, seed_files: list[str | Path], tasks: dict) -> tuple[Path | None, str]:
     """The seed folder for this tuning (or None) and a sentence saying why.
 
-    `setting` is the config key tvm.warm_start: "off", "auto" (the shipped seed for the graph,
-    of the most capable class not above the target's), or a seed folder to use whatever its class.
+    `setting` is the config key tvm.warm_start: "off", "auto" (of the seeds whose files are
+    `seed_files`, the one for the graph of the most capable class not above the target's), or a
+    seed folder to use whatever its class.
     """
     if setting == "off":
         return None, "warm start off (tvm.warm_start: off): tuned from scratch"
@@ -74,13 +75,13 @@ def choose_seed(setting: str, root: str | Path, tasks: dict) -> tuple[Path | Non
         made = read_json(folder / PROVENANCE)
         return folder, f"seed {folder} ({made['isa_class']}) as configured, for a {wanted} target"
     seeds = {}
-    for provenance in sorted(Path(root).glob(f"*/{PROVENANCE}")):
+    for provenance in sorted(Path(f) for f in seed_files if Path(f).name == PROVENANCE):
         made = read_json(provenance)
         if made["graph"] == tasks["graph"]:
             seeds[made["isa_class"]] = provenance.parent
     chosen = pick_class(list(seeds), wanted)
     if chosen is None:
-        return None, (f"no seed in {root} for graph {tasks['graph']} and a {wanted} target "
+        return None, (f"no seed for graph {tasks['graph']} and a {wanted} target "
                       f"(seeds for it: {sorted(seeds) or 'none'}): tuned from scratch")
     return seeds[chosen], f"seed {seeds[chosen]} ({chosen}) for a {wanted} target"
 
