@@ -155,10 +155,10 @@ def test_report_says_where_each_databases_schedules_came_from(workflow):
     """The full graph replays the shipped seed's traces here; the channel-pruned graph has other
     shapes, no seed of its own, and is searched from scratch."""
     summary = (workflow / "results/summary.md").read_text()
-    full = next(line for line in summary.splitlines() if "TVM schedules" in line and FULL_GRAPH in line)
+    full = next(line for line in summary.splitlines() if f"TVM schedules, target host, {FULL_GRAPH}:" in line)
     assert re.search(r"(\d+) seed traces replayed here", full) and " 0 seed traces" not in full, full
     assert "seed " in full and "trials for" in full  # the seed's provenance
-    slim = next(line for line in summary.splitlines() if "TVM schedules" in line and "slim_" in line)
+    slim = next(line for line in summary.splitlines() if "TVM schedules, target host, slim_" in line)
     assert "0 seed traces replayed here" in slim and "no seed for graph" in slim, slim
 
 
