@@ -5,7 +5,7 @@ import logging
 from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.tvm.plan import plan_trials
 from lprnet_opt.tvm.seed import choose_seed
-from lprnet_opt.tvm_setup import cache_folder, check_node, import_tvm
+from lprnet_opt.tvm_setup import cache_folder, check_node
 from lprnet_opt.tvm.tune import tune_shard
 from lprnet_opt.workflow import setup_logging
 
@@ -13,7 +13,6 @@ setup_logging(snakemake.log[0])
 p = snakemake.params
 tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
-import_tvm()
 warm_start, why = choose_seed(p.warm_start, snakemake.input.seeds, tasks)
 logging.getLogger("lprnet_opt").info("warm start: %s", why)
 shard = int(snakemake.wildcards.shard)

@@ -14,6 +14,27 @@ from pathlib import Path
 FAILED_S = 1e9
 
 
+def database_records(database: str | Path) -> list[tuple[list, list, float]]:
+    """A shard's JSON database as (workload line [hash, module], record, mean seconds) per tuning
+    record, in the order they were committed; a failed trial's seconds are inf."""
+    database = Path(database)
+    workloads = [json.loads(line) for line in (database / "database_workload.json").read_text().splitlines()
+                 if line.strip()]
+    records = database / "database_tuning_record.json"
+    rows = []
+    for number, line in enumerate(records.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            index, record = json.loads(line)
+            run_secs = record[1]
+        except (ValueError, IndexError, TypeError) as error:
+            raise ValueError(f"{records}:{number}: not a tuning record ({error})") from error
+        seconds = sum(run_secs) / len(run_secs) if run_secs else math.inf
+        rows.append((workloads[index], record, seconds if seconds < FAILED_S else math.inf))
+    return rows
+
+
 def task_run_times(databases: list[str | Path], workloads: dict[str, str]) -> dict[str, list[float]]:
     """Each task's measured seconds per call, trial by trial, in the order they were committed
     (a failed trial is inf: it spent a trial and found nothing).
@@ -25,23 +46,10 @@ def task_run_times(databases: list[str | Path], workloads: dict[str, str]) -> di
     """
     task_of = {shash: name for name, shash in workloads.items()}
     times: dict[str, list[float]] = {name: [] for name in workloads}
-    for database in map(Path, databases):
-        hashes = [json.loads(line)[0] for line in (database / "database_workload.json").read_text().splitlines()
-                  if line.strip()]
-        records = database / "database_tuning_record.json"
-        for number, line in enumerate(records.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                index, record = json.loads(line)
-                run_secs = record[1]
-            except (ValueError, IndexError, TypeError) as error:
-                raise ValueError(f"{records}:{number}: not a tuning record ({error})") from error
-            name = task_of.get(hashes[index])
-            if name is None:
-                continue
-            seconds = sum(run_secs) / len(run_secs) if run_secs else math.inf
-            times[name].append(seconds if seconds < FAILED_S else math.inf)
+    for database in databases:
+        for (shash, _), _, seconds in database_records(database):
+            if shash in task_of:
+                times[task_of[shash]].append(seconds)
     return times
 
 

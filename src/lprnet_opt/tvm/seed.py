@@ -31,6 +31,7 @@ from pathlib import Path
 from .. import isa
 from ..atomic import read_json, write_json
 from ..tvm_setup import import_tvm, make_target
+from .curve import database_records
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ FILES = ("database_workload.json", "database_tuning_record.json")
 PROVENANCE = "seed.json"
 # LLVM's feature names where /proc/cpuinfo spells them differently (isa.FEATURES uses cpuinfo's).
 LLVM_TO_CPUINFO = {"avx512vnni": "avx512_vnni", "avxvnni": "avx_vnni", "amx-int8": "amx_int8", "amx-tile": "amx_tile"}
-FAILED_S = 1e9  # MetaSchedule commits a failed candidate with a huge run time
 
 
 def target_isa(target_spec: dict) -> str:
     """The CPU class (isa.CLASSES) of the code a TVM target generates, from LLVM's features of its mcpu."""
+    target = make_target(target_spec)  # imports TVM with the project's version check
     from tvm.target import codegen
 
-    features = {str(f) for f in codegen.llvm_get_cpu_features(make_target(target_spec))}
+    features = {str(f) for f in codegen.llvm_get_cpu_features(target)}
     return isa.isa_class(onednn=False, flags={LLVM_TO_CPUINFO.get(f, f) for f in features})
 
 
@@ -86,20 +87,14 @@ def choose_seed(setting: str, seed_files: list[str | Path], tasks: dict) -> tupl
     return seeds[chosen], f"seed {seeds[chosen]} ({chosen}) for a {wanted} target"
 
 
-def best_records(shard_dirs: list[str | Path], workloads: dict[str, str], per_task: int) -> dict[str, list]:
+def best_records(shard_dirs: list[str | Path], workloads: dict[str, str], per_task: int) -> dict[str, dict]:
     """Each task's `per_task` fastest working records from the shards' JSON databases, as JSON."""
-    found: dict[str, list] = {name: [] for name in workloads}
     name_of = {shash: name for name, shash in workloads.items()}
+    found: dict[str, list] = {name: [] for name in workloads}
     modules = {}
-    for folder in map(Path, shard_dirs):
-        lines = [json.loads(line) for line in (folder / FILES[0]).read_text().splitlines() if line.strip()]
-        for number, line in enumerate((folder / FILES[1]).read_text().splitlines()):
-            if not line.strip():
-                continue
-            index, record = json.loads(line)
-            shash, mod = lines[index]
-            seconds = sum(record[1]) / len(record[1]) if record[1] else math.inf
-            if shash in name_of and seconds < FAILED_S:
+    for folder in shard_dirs:
+        for (shash, mod), record, seconds in database_records(folder):
+            if shash in name_of and math.isfinite(seconds):
                 modules[shash] = mod
                 found[name_of[shash]].append((seconds, record))
     return {name: {"workload": [workloads[name], modules[workloads[name]]],
