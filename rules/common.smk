@@ -96,6 +96,15 @@ def distill_plates(used=True):
     )
 
 
+def judge_plates(variant):
+    """Generated plates that join the calibration split in judging an INT8 variant's accuracy
+    budget: only with a budget, and only when the evaluated images are generated too."""
+    return distill_plates(
+        config["images"] == "synthetic"
+        and VARIANTS[variant].get("max_drop") is not None
+    )
+
+
 def weights_of(variant):
     """The fp32 state_dict a variant is, or starts from."""
     return kinds.weights_of(variant, VARIANTS, config["baseline_weights"])

@@ -2,6 +2,7 @@ rule quantize:
     input:
         weights=lambda w: source_weights(w.variant),
         split="results/data/split.json",
+        judge=lambda w: judge_plates(w.variant),
         code=package_code("quantize.py"),
     output:
         model="results/quantize/{variant}.pt2",
@@ -19,6 +20,8 @@ rule quantize:
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
         min_agreement=config["quantization"]["min_agreement"],
+        # The accuracy budget (kinds.py: optional); None keeps max_fp32_layers.
+        max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
     script:
@@ -30,6 +33,7 @@ rule onnx_int8:
     input:
         weights=lambda w: source_weights(w.variant),
         split="results/data/split.json",
+        judge=lambda w: judge_plates(w.variant),
         code=package_code("onnx_int8.py", "runtimes/onnx_runtime"),
     output:
         model="results/onnx_int8/{variant}.onnx",
@@ -47,6 +51,8 @@ rule onnx_int8:
         max_fp32_layers=config["quantization"]["max_fp32_layers"],
         scan_images=config["quantization"]["scan_images"],
         min_agreement=config["quantization"]["min_agreement"],
+        # The accuracy budget (kinds.py: optional); None keeps max_fp32_layers.
+        max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
         timing_runs=config["timing"]["runs"],
@@ -59,6 +65,7 @@ rule openvino_int8:
     input:
         onnx=lambda w: f"results/onnx/{VARIANTS[w.variant]['source']}.onnx",
         split="results/data/split.json",
+        judge=lambda w: judge_plates(w.variant),
         code=package_code("openvino_int8.py"),
     output:
         model="results/openvino_int8/{variant}.xml",
@@ -76,6 +83,8 @@ rule openvino_int8:
         threads=config["threads"],
         scan_images=config["quantization"]["scan_images"],
         min_agreement=config["quantization"]["min_agreement"],
+        # The accuracy budget (kinds.py: optional); None keeps max_fp32_layers.
+        max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
     script:

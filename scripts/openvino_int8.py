@@ -1,19 +1,22 @@
 """Build one OpenVINO INT8 variant from its source's fp32 ONNX export (rule openvino_int8)."""
 
 from lprnet_opt.atomic import write_json
-from lprnet_opt.data import read_split
-from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.data import load_folder, read_split
+from lprnet_opt.compress.int8_guard import GuardSettings, judge_of
 from lprnet_opt.compress.openvino_quantize import build_openvino_int8
 from lprnet_opt.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 calibration = read_split(snakemake.input.split, "calibration")
+# Judge plates: the calibration split, plus generated plates for a budget on generated images.
+judge = judge_of(calibration, load_folder(snakemake.input.judge) if snakemake.input.judge else None)
 info = build_openvino_int8(
     snakemake.input.onnx,
     calibration.images,
+    judge,
     snakemake.params.threads,
     snakemake.output.model,
-    GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers),
+    GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers, snakemake.params.max_drop),
     snakemake.params.scan_images,
     snakemake.params.target_isa,
 )

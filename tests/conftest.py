@@ -58,6 +58,17 @@ def images() -> np.ndarray:
     return rng.uniform(-1, 1, (6, 3, 24, 94)).astype(np.float32)
 
 
+def own_judge(images: np.ndarray, weights: Path):
+    """INT8 judge plates labelled with the fp32 source's own readings (the project's model and
+    decoder): the source reads each one right, so any plate an INT8 build reads otherwise is lost."""
+    from lprnet_opt.chars import greedy_decode
+    from lprnet_opt.checkpoint import load_model
+    from lprnet_opt.compress.int8_guard import Judge
+    from lprnet_opt.model import predict_logits
+
+    return Judge(images, greedy_decode(predict_logits(load_model(weights), images)), "source's own plates")
+
+
 def quick_timing(**overrides):
     """Tiny timing settings: the records are real, the numbers are not the point."""
     from lprnet_opt.measure.side_by_side import TimingSettings

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import own_judge
+
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.int8_guard import GuardSettings, judge_of
 from lprnet_opt.isa import NOTE_KEY, has_vnni, isa_class
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,11 +55,12 @@ def test_guard_catches_saturated_pt2e_on_avx2_kernels_and_reduce_range_fixes_it(
 import json, torch
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import load_plates, list_images
-from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.int8_guard import GuardSettings, judge_of
 from lprnet_opt.compress.quantize import build_quantized
 torch.set_num_threads(2)
-images = load_plates(list_images({str(real_images)!r})[:48]).images
-info = build_quantized(lambda: load_model({str(real_weights)!r}), images, 0, 8, 2, "q.pt2",
+calibration = load_plates(list_images({str(real_images)!r})[:48])
+images = calibration.images
+info = build_quantized(lambda: load_model({str(real_weights)!r}), images, judge_of(calibration), 0, 8, 2, "q.pt2",
                        GuardSettings(0.9, 0), target_isa="avx512_vnni")
 json.dump(info, open("info.json", "w"))
 """
@@ -73,10 +76,11 @@ def test_pt2e_chooses_reduce_range_on_a_cpu_without_vnni(random_weights, tmp_pat
     code = """
 import json, numpy as np
 from lprnet_opt.checkpoint import load_model
-from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.compress.int8_guard import GuardSettings, Judge
 from lprnet_opt.compress.quantize import build_quantized
 images = np.random.default_rng(1).uniform(-1, 1, (8, 3, 24, 94)).astype(np.float32)
-info = build_quantized(lambda: load_model(%r), images, 0, 4, 1, "q.pt2", GuardSettings(0.0, 0))
+judge = Judge(images, ["A"] * len(images), "random images")  # no plate: only the numerics matter here
+info = build_quantized(lambda: load_model(%r), images, judge, 0, 4, 1, "q.pt2", GuardSettings(0.0, 0))
 json.dump(info, open("info.json", "w"))
 """ % str(random_weights)
     run_child(code, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, tmp_path)
@@ -101,7 +105,7 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
 
     plates = load_folder(plate_folder)
     path = tmp_path / "int8.onnx"
-    info = build_onnx_int8(load_model(random_weights), plates.images[:12], 0, 6, 1, 10, path,
+    info = build_onnx_int8(load_model(random_weights), plates.images[:12], judge_of(plates), 0, 6, 1, 10, path,
                            GuardSettings(min_agreement=1.01, max_extra_fp32_layers=2))
     steps = [a["step"] for a in info["guard"]["attempts"]]
     rr_first = info["guard"]["attempts"][0]["reduce_range"]
@@ -137,7 +141,8 @@ def test_an_int8_artifact_on_a_cpu_of_another_class_logs_one_line(random_weights
 
     export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")
     images = np.random.default_rng(1).uniform(-1, 1, (8, 3, 24, 94)).astype(np.float32)
-    build_openvino_int8(tmp_path / "fp32.onnx", images, 1, tmp_path / "m.xml", GuardSettings(0.0, 0), 4)
+    build_openvino_int8(tmp_path / "fp32.onnx", images, own_judge(images, random_weights), 1, tmp_path / "m.xml",
+                        GuardSettings(0.0, 0), 4)
     import openvino
 
     built_for = json.loads(openvino.Core().read_model(str(tmp_path / "m.xml")).get_rt_info(NOTE_KEY).astype(str))["isa"]

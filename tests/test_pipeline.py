@@ -45,8 +45,9 @@ TINY = {
         "quantized": {"kind": "quantized"},
         "pruned": {"kind": "pruned", "ratio": 0.5},
         "pruned_quantized": {"kind": "quantized", "source": "pruned"},
-        # Each INT8 kind from the pruned source; the baseline source is the same rule.
-        "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned"},
+        # Each INT8 kind from the pruned source; the baseline source is the same rule. One under
+        # an accuracy budget (a random source reads no plate, so no attempt can lose one).
+        "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned", "max_drop": 1.0},
         "pruned_openvino_int8": {"kind": "openvino_int8", "source": "pruned"},
         "mlc": {"kind": "tvm"},
         "pruned_mlc": {"kind": "tvm", "source": "pruned"},
@@ -164,7 +165,12 @@ def test_report_says_where_each_databases_schedules_came_from(workflow):
 
 def test_report_draws_intervals_tuning_curve_scan_and_recommendation_offline(workflow, tmp_path):
     dom, charts = render_offline(workflow / "results/report.html", tmp_path)
-    assert {"accuracy", "accuracy_latency", "speedup", "sparsity", "tuning", "sensitivity"} <= set(charts), set(charts)
+    assert {"accuracy", "accuracy_latency", "speedup", "sparsity", "tuning", "sensitivity",
+            "int8_search"} <= set(charts), set(charts)
+    # The budgeted INT8 variant: its budget and estimate in the table, its attempt on the chart.
+    row = next(r for r in dom.split("<tr>") if "pruned_onnx_int8" in r and "budget 1 pt" in r)
+    assert re.search(r"estimated -?\d+\.\d\d pt \[.*\] at 0 fp32 convs", row), row
+    assert drawn_marks(charts["int8_search"]).get("symbol", 0) >= 2  # the attempt and the measured drop
     # A 95% interval bar per variant, drawn as a rule, plus the baseline's dashed line.
     assert drawn_marks(charts["accuracy"]).get("rule", 0) >= len(TINY["variants"]) + 1
     assert drawn_marks(charts["tuning"]).get("line", 0) >= 1 and drawn_marks(charts["tuning"]).get("rule", 0) >= 2
@@ -401,12 +407,20 @@ def test_a_max_drop_budget_reruns_only_the_channel_pruned_branch(workflow):
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
 
 
-def test_the_pruning_search_reads_no_evaluation_image(tmp_path, random_weights_module):
+def test_an_int8_budget_reruns_only_its_branch(workflow):
+    budget = {"variants": {"pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned", "max_drop": 2.0}}}
+    jobs = planned_jobs(snakemake(workflow, "-n", "report", config=budget))
+    assert jobs.pop("onnx_int8") == jobs.pop("measure") == jobs.pop("deploy") == jobs.pop("timing") == 1
+    assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
+
+
+def test_the_budget_searches_read_no_evaluation_image(tmp_path, random_weights_module):
     """After the split is written, every evaluation image is overwritten with bytes no decoder
-    reads (their times kept, so nothing upstream reruns): the search and its build still run."""
+    reads (their times kept, so nothing upstream reruns): the searches and their builds still run."""
     shutil.copy(random_weights_module, tmp_path / "weights.pth")
     config = {**TINY, "variants": {"baseline": {"kind": "baseline"},
-                                   "channel_pruned": {"kind": "channel_pruned", "max_drop": 50.0}}}
+                                   "channel_pruned": {"kind": "channel_pruned", "max_drop": 50.0},
+                                   "onnx_int8": {"kind": "onnx_int8", "max_drop": 50.0}}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     done = snakemake(tmp_path, "results/data/split.json")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -415,8 +429,11 @@ def test_the_pruning_search_reads_no_evaluation_image(tmp_path, random_weights_m
         before = path.stat()
         path.write_bytes(b"not an image")
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    done = snakemake(tmp_path, "results/channel_prune/channel_pruned.json")
+    done = snakemake(tmp_path, "results/channel_prune/channel_pruned.json", "results/onnx_int8/onnx_int8.json")
     assert done.returncode == 0, done.stderr[-3000:]
     info = json.loads((tmp_path / "results/channel_prune/channel_pruned.json").read_text())
     assert info["search"]["judge_images"] == 16 + 16  # calibration split + generated plates (synthetic images)
     assert info["goal_met"] and info["macs_removed"] > 0
+    info = json.loads((tmp_path / "results/onnx_int8/onnx_int8.json").read_text())
+    assert info["search"]["judge_images"] == 16 + 16 and info["goal_met"]
+    assert info["search"]["judged_on"] == "calibration split + generated plates"

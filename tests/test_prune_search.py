@@ -14,7 +14,8 @@ from conftest import REPO
 from lprnet_opt.chars import greedy_decode
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.compress.distill import DistillSettings
-from lprnet_opt.compress.prune_search import build_to_budget, paired_drop
+from lprnet_opt.compress.prune_search import build_to_budget
+from lprnet_opt.measure.stats import paired_drop
 from lprnet_opt.data import PlateSet
 from lprnet_opt.model import predict_logits
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import own_judge
+
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.compress.int8_guard import GuardSettings
 from lprnet_opt.isa import isa_class
@@ -40,7 +42,8 @@ def calibration() -> np.ndarray:
 
 def test_pt2e_artifact_is_int8_lowered_and_runs_from_its_file_alone(random_weights, calibration, tmp_path):
     path = tmp_path / "quantized.pt2"
-    info = build_quantized(lambda: load_model(random_weights), calibration, 0, 8, 1, path, NO_GUARD)
+    info = build_quantized(lambda: load_model(random_weights), calibration, own_judge(calibration, random_weights), 0, 8, 1,
+                           path, NO_GUARD)
     assert set(ALWAYS_FP32) <= set(info["fp32_layers"])
     assert info["numerics"]["isa"] == isa_class(onednn=True) and info["fit"] and info["guard"]["passed"]
     # The lowering check: inductor fused and lowered every quantized conv to oneDNN's qconv.
@@ -63,7 +66,8 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     from lprnet_opt.compress.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
 
     path = tmp_path / "model.onnx"
-    info = build_onnx_int8(load_model(random_weights), calibration, 1, 8, 1, 20, path, NO_GUARD)
+    info = build_onnx_int8(load_model(random_weights), calibration, own_judge(calibration, random_weights), 1, 8, 1, 20,
+                           path, NO_GUARD)
     assert info["numerics"]["isa"] == isa_class(onednn=False) and info["fit"]
     assert [r["method"] for r in info["calibration_methods"]] == list(CALIBRATION_METHODS)
     assert info["calibration_method"] == min(info["calibration_methods"], key=lambda r: r["logit_mse"])["method"]
@@ -93,7 +97,8 @@ def test_openvino_int8_runs_with_openvino_alone(random_weights, calibration, tmp
 
     export_onnx(fp32_graph(load_model(random_weights)), tmp_path / "fp32.onnx")
     path = tmp_path / "model.xml"
-    info = build_openvino_int8(tmp_path / "fp32.onnx", calibration, 1, path, NO_GUARD, 8)
+    info = build_openvino_int8(tmp_path / "fp32.onnx", calibration, own_judge(calibration, random_weights), 1, path,
+                               NO_GUARD, 8)
     assert {r["preset"] for r in info["candidates"]} == set(PRESETS) and info["preset"] in PRESETS
     assert info["runtime_settings"]["INFERENCE_PRECISION_HINT"] == "f32"
     assert path.with_suffix(".bin").stat().st_size < 0.5 * (tmp_path / "fp32.onnx").stat().st_size

@@ -31,7 +31,7 @@ class Kind:
     build_info: str | None = None
     # Kinds this kind may start from (`source`); empty: it takes no source.
     sources: tuple[str, ...] = ()
-    # Config keys besides kind and source, all required; "a|b" takes exactly one of a and b.
+    # Config keys besides kind and source: required; "a|b" takes exactly one of a and b; "a?" is optional.
     params: tuple[str, ...] = ()
     # The artifact is an fp32 LPRNet state_dict, so other variants may start from it.
     makes_weights: bool = False
@@ -77,7 +77,7 @@ KINDS: dict[str, Kind] = {
              params=("macs_ratio|max_drop",), makes_weights=True, sweep=True, snippet=_EAGER),
         Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
              artifact="results/quantize/{variant}.pt2", rule="quantize",
-             build_info="results/quantize/{variant}.json", sources=FP32_SOURCES,
+             build_info="results/quantize/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
              snippet="""import torch, torch.ao.quantization.fx._decomposed  # registers the (de)quantize ops
 torch._inductor.config.freezing = True; model = torch.compile(torch.export.load("{artifact}").module())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
@@ -95,10 +95,12 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              snippet=_OPENVINO),
         Kind("onnx_int8", "static INT8 by onnxruntime.quantization (QDQ), on ONNX Runtime",
              runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
-             build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, snippet=_ONNX),
+             build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
+             snippet=_ONNX),
         Kind("openvino_int8", "static INT8 by NNCF, OpenVINO IR on OpenVINO", runtime="openvino_runtime",
              artifact="results/openvino_int8/{variant}.xml", rule="openvino_int8",
-             build_info="results/openvino_int8/{variant}.json", sources=FP32_SOURCES, snippet=_OPENVINO),
+             build_info="results/openvino_int8/{variant}.json", sources=FP32_SOURCES,
+             params=("max_drop?",), snippet=_OPENVINO),
         Kind("torch_compile", "torch.compile (inductor) peer of the source weights",
              runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
              snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class
@@ -153,12 +155,15 @@ def check_variants(variants: Mapping[str, Mapping]) -> None:
         raise KindError("config key variants.baseline: a variant named 'baseline' of kind 'baseline' is required")
     for name, spec in variants.items():
         kind = KINDS[spec["kind"]]
-        choices = [param.split("|") for param in kind.params]
+        choices = [param.rstrip("?").split("|") for param in kind.params]
+        optional = {param.rstrip("?") for param in kind.params if param.endswith("?")}
         allowed = ("kind", *(key for keys in choices for key in keys), *(("source",) if kind.sources else ()))
         for key in spec:
             if key not in allowed:
                 raise KindError(f"config key variants.{name}.{key}: kind '{kind.name}' takes no '{key}'")
         for keys in choices:
+            if keys[0] in optional:
+                continue
             # null counts as absent, so an overlay can switch a variant from one key to the other.
             given = [key for key in keys if spec.get(key) is not None]
             if len(given) != 1:

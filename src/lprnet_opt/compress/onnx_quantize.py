@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from .int8_guard import GuardSettings, guard_fields, guarded_build, numerics_for
+from ..chars import greedy_decode
+from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build, numerics_for
 from ..isa import NOTE_KEY, isa_class, note_for
 from ..onnx_export import export_onnx, int8_graph
 from ..runtimes import load_runner, run_batched
@@ -113,11 +114,12 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
         onnx.save(model, str(tmp))
 
 
-def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int,
+def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
                     threads: int, timing_runs: int, path: str | Path, guard: GuardSettings,
                     target_isa: str | None = None) -> dict:
-    """Choose numerics for `target_isa` (None: this CPU's class), method, fp32 layers and activation type on `calibration` images, pass the INT8
-    guard, and write `path`. Returns the build record."""
+    """Choose numerics for `target_isa` (None: this CPU's class), method, fp32 layers (with a budget,
+    `guard.max_drop`: none at first) and activation type on `calibration` images, pass the INT8
+    guard on `judge`, and write `path`. Returns the build record."""
     import onnxruntime
 
     # MLAS picks its kernels by CPUID: ONEDNN_MAX_CPU_ISA does not apply to ONNX Runtime.
@@ -133,6 +135,7 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         prepare_fp32(model, fp32)
         rule_fp32, nodes = fp32_nodes_of(fp32)
         reference = logits(fp32, calibration)
+        source_plates = greedy_decode(logits(fp32, judge.images))
 
         def build(method: str, activation: str, fp32_nodes: list[str], name: str, rr: bool = reduce_range) -> Path:
             out = work / f"{name}.onnx"
@@ -155,7 +158,8 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
                                            reference[: len(subset)]))
             return scans[0]
 
-        fp32_nodes = choose_fp32_layers(scan(), max_fp32_layers) if max_fp32_layers > 0 else []
+        fixed = max_fp32_layers if guard.max_drop is None else 0  # a budget starts from none
+        fp32_nodes = choose_fp32_layers(scan(), fixed) if fixed > 0 else []
         candidates = {a: build(method, a, fp32_nodes, a) for a in ACTIVATION_TYPES}
         times = time_interleaved({a: load_runner("onnx_runtime", p, threads) for a, p in candidates.items()},
                                  calibration[:1], warmup=20, runs=timing_runs)
@@ -165,16 +169,14 @@ def build_onnx_int8(model, calibration: np.ndarray, max_fp32_layers: int, scan_i
         accurate = [r for r in activations if r["logit_mse"] <= best_error * ERROR_TOLERANCE]
         activation = min(accurate, key=lambda r: r["median_ms"])["activation"]
         log.info("activations: %s; chose %s", activations, activation)
-        chosen = next(r for r in activations if r["activation"] == activation)
 
-        def attempt(rr: bool, kept: list[str]) -> tuple[Path, float]:
-            if rr == reduce_range and kept == fp32_nodes:
-                return candidates[activation], chosen["agreement"]
-            out = build(method, activation, kept, f"guard{len(kept)}_{int(rr)}", rr)
-            return out, logit_error(logits(out, calibration), reference)["agreement"]
+        def attempt(rr: bool, kept: list[str]) -> tuple[Path, list[str]]:
+            out = (candidates[activation] if rr == reduce_range and kept == fp32_nodes
+                   else build(method, activation, kept, f"guard{len(kept)}_{int(rr)}", rr))
+            return out, greedy_decode(logits(out, judge.images))
 
         final_path, record = guarded_build(attempt, reduce_range, fp32_nodes,
-                                           lambda: choose_fp32_layers(scan(), len(nodes)), guard)
+                                           lambda: choose_fp32_layers(scan(), len(nodes)), guard, judge, source_plates)
         with_isa_note(final_path, path, isa)
     final = dict(record["attempts"][record["chosen_attempt"]])
     scan_rows = scans[0] if scans else []

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .int8_guard import GuardSettings, guard_fields, guarded_build
+from ..chars import greedy_decode
+from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build
 from ..isa import NOTE_KEY, isa_class, note_for
 from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of
 from ..runtimes import load_runner, run_batched
@@ -75,15 +76,19 @@ def candidate_logits(model, images: np.ndarray, threads: int) -> np.ndarray:
         return run_batched(load_runner("openvino_runtime", xml, threads), images, 1)
 
 
-def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, threads: int, path: str | Path,
-                        guard: GuardSettings, scan_images: int, target_isa: str | None = None) -> dict:
+def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: Judge, threads: int,
+                        path: str | Path, guard: GuardSettings, scan_images: int,
+                        target_isa: str | None = None) -> dict:
     """Quantize each candidate, keep the one closest to fp32 on `calibration`, pass the INT8
-    guard, save it to `path`. Returns the build record."""
+    guard on `judge` (with a budget, `guard.max_drop`, the fewest fp32 convs within it), save it
+    to `path`. Returns the build record."""
     import nncf
     import openvino
 
     isa = target_isa or isa_class(onednn=True)
-    reference = run_batched(load_runner("openvino_runtime", onnx_path, threads), calibration, 1)
+    fp32_runner = load_runner("openvino_runtime", onnx_path, threads)
+    reference = run_batched(fp32_runner, calibration, 1)
+    source_plates = greedy_decode(run_batched(fp32_runner, judge.images, 1))
     fp32 = openvino.convert_model(str(onnx_path))
     rows, models = [], {}
     for preset in PRESETS:
@@ -109,14 +114,13 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, threads:
 
     built: list = []
 
-    def attempt(fix_all: bool, kept: list[str]) -> tuple[int, float]:
-        if not (fix_all or kept):  # the chosen candidate, measured above
-            built.append(models[preset, keep])
-            return len(built) - 1, best["agreement"]
-        built.append(quantize_openvino(fp32, calibration, preset, keep, fix_all, tuple(kept)))
-        return len(built) - 1, logit_error(candidate_logits(built[-1], calibration, threads), reference)["agreement"]
+    def attempt(fix_all: bool, kept: list[str]) -> tuple[int, list[str]]:
+        # The chosen candidate (no fallback yet) is the one measured above.
+        built.append(models[preset, keep] if not (fix_all or kept)
+                     else quantize_openvino(fp32, calibration, preset, keep, fix_all, tuple(kept)))
+        return len(built) - 1, greedy_decode(candidate_logits(built[-1], judge.images, threads))
 
-    chosen, record = guarded_build(attempt, False, [], ranked, guard)
+    chosen, record = guarded_build(attempt, False, [], ranked, guard, judge, source_plates)
     final = built[chosen]
     final.set_rt_info(note_for(isa), NOTE_KEY)
     save_ir(final, path)

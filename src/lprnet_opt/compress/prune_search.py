@@ -22,7 +22,7 @@ from ..chars import greedy_decode
 from ..checkpoint import load_model
 from ..coupling import count_macs
 from ..data import PlateSet
-from ..measure.stats import discordant_pairs, paired_difference_interval
+from ..measure.stats import budget_certainty, paired_drop
 from ..model import LPRNet, predict_logits
 from .channel_prune import CRITERIA, activation_stats, allocate, build_channel_pruned, channel_scores, slim_copy
 from .distill import DistillSettings
@@ -32,16 +32,6 @@ log = logging.getLogger(__name__)
 COARSE_STEP = 0.1  # MACs ratios tried upward first
 FINE_STEP = 0.025  # then halved between the last that met the budget and the first that did not
 MAX_RATIO = 0.9
-
-
-def paired_drop(source_correct: np.ndarray, candidate_correct: np.ndarray) -> dict:
-    """The candidate's drop against the source on the same plates, in points, with the 95%
-    interval of that paired difference (`stats.paired_difference_interval`)."""
-    n = len(source_correct)
-    gained, lost = discordant_pairs(candidate_correct, source_correct)
-    low, high = paired_difference_interval(lost, gained, n)
-    return {"drop_pt": 100 * (lost - gained) / n, "drop_ci_pt": [100 * low, 100 * high], "lost": lost,
-            "gained": gained, "images": n}
 
 
 class CutJudge:
@@ -120,17 +110,6 @@ def search_ratio(judge: CutJudge, max_drop: float) -> dict:
     return {"max_drop": max_drop, "path": path, "chosen": chosen, "goal_met": bool(met)}
 
 
-def certainty(row: dict, max_drop: float) -> str:
-    """Whether the plates can tell the chosen cut's drop from the budget, in words."""
-    low, high = row["drop_ci_pt"]
-    if high <= max_drop:
-        return "within the budget: the 95% interval of the estimated drop lies below it"
-    if low > max_drop:
-        return "over the budget: the 95% interval of the estimated drop lies above it"
-    return (f"not resolvable: the 95% interval of the estimated drop ({low:.2f} to {high:.2f} pt, "
-            f"{row['images']} plates) holds the budget of {max_drop:g} pt")
-
-
 def build_to_budget(weights: str | Path, max_drop: float, calibration: PlateSet, extra: PlateSet | None,
                     judge_extra: bool, settings: DistillSettings, path: str | Path, stat_images: int = 512,
                     exact_cut_error: float = 1e-6) -> dict:
@@ -155,7 +134,7 @@ def build_to_budget(weights: str | Path, max_drop: float, calibration: PlateSet,
     shipped = paired_drop(judge.source_correct, judge.correct(load_model(path)))
     info["search"] = {**search, "judge_images": len(judge_labels),
                       "judged_on": "calibration split" + (" + generated plates" if judge_extra and extra else ""),
-                      "certainty": certainty(chosen, max_drop), "shipped_on_judge_images": shipped,
+                      "certainty": budget_certainty(chosen, max_drop), "shipped_on_judge_images": shipped,
                       "search_seconds": round(search_s, 1), "build_seconds": round(time.perf_counter() - start - search_s, 1)}
     info["goal_met"] = search["goal_met"]
     log.info("chose macs_ratio %.3f (%.1f%% of MACs removed), estimated drop %.2f pt, budget %.2f pt: %s; %s",

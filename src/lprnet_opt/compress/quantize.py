@@ -34,9 +34,8 @@ import torch
 from ..atomic import atomic_path
 from ..chars import greedy_decode
 from ..geometry import IMAGE_HEIGHT, IMAGE_WIDTH
-from .int8_guard import GuardSettings, guard_fields, guarded_build, numerics_for
+from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build, numerics_for
 from ..isa import NOTE_KEY, isa_class, note_for
-from ..metrics import agreement
 from ..model import predict_logits
 from ..rewrites import fp32_graph
 from ..runtimes import load_runner, run_batched
@@ -150,15 +149,15 @@ def run_counting_lowerings(path: str | Path, images: np.ndarray, threads: int) -
     return plates, {name: count for name, count in counters["inductor"].items() if name.startswith("qconv")}
 
 
-def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, scan_images: int,
+def build_quantized(make_model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
                     threads: int, path: str | Path, guard: GuardSettings, target_isa: str | None = None) -> dict:
-    """Choose numerics for `target_isa` (None: this CPU's class), scan sensitivity, leave the worst layers fp32,
-    quantize, save, check that inductor lowers the quantized convs, and pass the INT8 guard on
-    `calibration` through the runtime. Returns the build record."""
+    """Choose numerics for `target_isa` (None: this CPU's class), scan sensitivity, leave the worst layers fp32
+    (with a budget, `guard.max_drop`: none at first), quantize on `calibration`, save, check that inductor
+    lowers the quantized convs, and pass the INT8 guard on `judge` through the runtime. Returns the build record."""
     quiet_torch_internals()
     isa = target_isa or isa_class(onednn=True)
     reduce_range, choice = numerics_for(isa)
-    reference = greedy_decode(predict_logits(make_model(), calibration))
+    reference = greedy_decode(predict_logits(make_model(), judge.images))
     subset = calibration[:scan_images]
     exported = export_fp32(make_model())
     candidates = candidate_layers(make_model())
@@ -174,19 +173,20 @@ def build_quantized(make_model, calibration: np.ndarray, max_fp32_layers: int, s
 
     lowerings: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        def attempt(rr: bool, layers: list[str]) -> tuple[Path, float]:
+        def attempt(rr: bool, layers: list[str]) -> tuple[Path, list[str]]:
             candidate = Path(scratch) / f"attempt{len(lowerings)}.pt2"
             save_exported(quantize_exported(exported, calibration, [*layers, *ALWAYS_FP32], rr), candidate, isa)
-            plates, lowered = run_counting_lowerings(candidate, calibration, threads)
+            plates, lowered = run_counting_lowerings(candidate, judge.images, threads)
             if not any(name.endswith("_lower_count") and count for name, count in lowered.items()):
                 raise RuntimeError(f"{path}: inductor lowered no quantized conv (counters {lowered}); "
                                    "the artifact would run fp32 math")
             lowerings.append(lowered)
-            return candidate, agreement(plates, reference)
+            return candidate, plates
 
-        chosen_layers = choose_fp32_layers(scan(), max_fp32_layers) if max_fp32_layers > 0 else []
+        fixed = max_fp32_layers if guard.max_drop is None else 0  # a budget starts from none
+        chosen_layers = choose_fp32_layers(scan(), fixed) if fixed > 0 else []
         chosen, record = guarded_build(attempt, reduce_range, chosen_layers,
-                                       lambda: choose_fp32_layers(scan(), len(candidates)), guard)
+                                       lambda: choose_fp32_layers(scan(), len(candidates)), guard, judge, reference)
         with atomic_path(path) as tmp:
             shutil.copyfile(chosen, tmp)
     final = record["attempts"][record["chosen_attempt"]]

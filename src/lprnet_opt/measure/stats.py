@@ -54,6 +54,28 @@ def paired_difference_interval(lost: int, gained: int, n: int, z: float = Z_95) 
     return centre - half, centre + half
 
 
+def paired_drop(source_correct: Sequence[bool], candidate_correct: Sequence[bool]) -> dict:
+    """A candidate's accuracy drop against its source on the same plates, in points, with the
+    95% interval of that paired difference (`paired_difference_interval`): what an accuracy
+    budget (`max_drop`) is judged by."""
+    n = len(source_correct)
+    gained, lost = discordant_pairs(candidate_correct, source_correct)
+    low, high = paired_difference_interval(lost, gained, n)
+    return {"drop_pt": 100 * (lost - gained) / n, "drop_ci_pt": [100 * low, 100 * high], "lost": lost,
+            "gained": gained, "images": n}
+
+
+def budget_certainty(drop: dict, max_drop: float) -> str:
+    """Whether the plates can tell an estimated drop (`paired_drop`) from the budget, in words."""
+    low, high = drop["drop_ci_pt"]
+    if high <= max_drop:
+        return "within the budget: the 95% interval of the estimated drop lies below it"
+    if low > max_drop:
+        return "over the budget: the 95% interval of the estimated drop lies above it"
+    return (f"not resolvable: the 95% interval of the estimated drop ({low:.2f} to {high:.2f} pt, "
+            f"{drop['images']} plates) holds the budget of {max_drop:g} pt")
+
+
 def mcnemar_exact(gained: int, lost: int) -> float:
     """Exact McNemar test: two-sided binomial test of the discordant pairs against p = 1/2.
 

@@ -171,7 +171,7 @@ def search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
     rows, shipped, budgets = [], [], []
     for _, row in frame.iterrows():
         search = (row["build"] or {}).get("search")
-        if not search:
+        if not search or "macs_removed" not in search["chosen"]:
             continue
         budgets.append({"variant": row["variant"], "max_drop": search["max_drop"]})
         for entry in search["path"]:
@@ -201,6 +201,45 @@ def search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
         width=width, height=HEIGHT)
 
 
+def int8_search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
+    """Each INT8 budget's attempts, in order: fp32 convs kept against the estimated drop (judge
+    plates) with its 95% interval, the budget, the attempt that shipped, and the drop measured
+    on the evaluation split."""
+    rows, shipped, budgets = [], [], []
+    for _, row in frame.iterrows():
+        search = (row["build"] or {}).get("search")
+        if not search or "macs_removed" in search["chosen"]:
+            continue
+        budgets.append({"variant": row["variant"], "max_drop": search["max_drop"]})
+        for entry in search["path"]:
+            rows.append({"variant": row["variant"], "fp32_convs": len(entry["fp32_layers"]), "step": entry["step"],
+                         "reduce_range": entry["reduce_range"], "drop_pt": entry["drop_pt"],
+                         "low": entry["drop_ci_pt"][0], "high": entry["drop_ci_pt"][1],
+                         "attempt": "shipped" if entry == search["chosen"] else "tried"})
+        shipped.append({"variant": row["variant"], "fp32_convs": len(search["chosen"]["fp32_layers"]),
+                        "drop_pt": row["drop_pt"]})
+    if not rows:
+        return None
+    data = pd.DataFrame(rows)
+    x = alt.X("fp32_convs:Q", axis=alt.Axis(tickMinStep=1), title="convs kept fp32 (besides the fixed ones)")
+    intervals = alt.Chart(data).mark_rule(opacity=0.5).encode(
+        x=x, y=alt.Y("low:Q", title="accuracy drop, points"), y2="high:Q", color="variant:N")
+    points = alt.Chart(data).mark_point(filled=True).encode(
+        x=x, y="drop_pt:Q", color="variant:N", shape=alt.Shape("reduce_range:N", title="7-bit weights"),
+        size=alt.Size("attempt:N", scale=alt.Scale(domain=["shipped", "tried"], range=[160, 40]), title=None),
+        tooltip=["variant", "step", "reduce_range", alt.Tooltip("drop_pt:Q", format=".2f"), "attempt"])
+    budget = alt.Chart(pd.DataFrame(budgets)).mark_rule(strokeDash=[4, 3], color="gray").encode(
+        y="max_drop:Q", tooltip=["variant", "max_drop"])
+    measured = alt.Chart(pd.DataFrame(shipped)).mark_point(shape="diamond", size=120, color="black").encode(
+        x=x, y="drop_pt:Q", tooltip=["variant", alt.Tooltip("drop_pt:Q", format=".2f", title="measured drop")])
+    return (intervals + points + budget + measured).properties(
+        title=alt.TitleParams("INT8 attempts under the accuracy budget",
+                              subtitle="estimated on judge plates (never evaluation ones) with 95% intervals; dashed: "
+                                       "the budget; large: the attempt that shipped; black diamond: drop measured on "
+                                       "the evaluation split"),
+        width=width, height=HEIGHT)
+
+
 def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, alt.Chart]:
     timed = not frame["timing_contended"].any()
     charts = {
@@ -212,5 +251,6 @@ def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, al
         "tuning": tuning_chart(curves, width),
         "sensitivity": sensitivity_chart(frame, width),
         "search": search_chart(frame, width),
+        "int8_search": int8_search_chart(frame, width),
     }
     return {name: chart for name, chart in charts.items() if chart is not None}

@@ -36,14 +36,18 @@ def fmt(value, spec: str, suffix: str = "") -> str:
 
 
 def goal_note(row) -> str:
-    """A max_drop variant's budget, the estimate at its chosen cut, and whether the goal was met."""
+    """A max_drop variant's budget, the estimate at its chosen setting, and whether the goal was met."""
     search = (row["build"] or {}).get("search")
     if not search:
         return ""
     chosen = search["chosen"]
-    met = "" if search["goal_met"] else ", GOAL NOT MET: the mildest cut shipped"
+    if "macs_removed" in chosen:
+        setting, mildest = f"{chosen['macs_removed']:.0%} of MACs", "the mildest cut"
+    else:
+        setting, mildest = f"{len(chosen['fp32_layers'])} fp32 convs", "the least estimated drop"
+    met = "" if search["goal_met"] else f", GOAL NOT MET: {mildest} shipped"
     return (f" (budget {search['max_drop']:g} pt, estimated {chosen['drop_pt']:.2f} pt "
-            f"[{chosen['drop_ci_pt'][0]:.2f}, {chosen['drop_ci_pt'][1]:.2f}] at {chosen['macs_removed']:.0%} of MACs{met})")
+            f"[{chosen['drop_ci_pt'][0]:.2f}, {chosen['drop_ci_pt'][1]:.2f}] at {setting}{met})")
 
 
 def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
