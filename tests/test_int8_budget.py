@@ -61,3 +61,25 @@ def test_a_budget_no_attempt_meets_keeps_the_least_estimated_drop_and_says_so(pl
     ranked = [r["layer"] for r in sorted(info["sensitivity"][1:], key=lambda r: r["gain"], reverse=True)]
     assert attempts[-1]["fp32_layers"] == ranked[:2]
     assert search["certainty"].startswith(("over the budget", "not resolvable"))
+
+
+@pytest.mark.parametrize("budget", [100.0, -1.0])
+def test_openvino_int8_under_a_budget_runs_nncfs_accuracy_control_first(plates, tmp_path, budget):
+    """NNCF's own search is the first attempt: its validations are recorded, and the convs it
+    returned to fp32 are named. A budget it cannot meet goes on to the guard's fallbacks."""
+    from lprnet_opt.compress.openvino_quantize import build_openvino_int8
+    from lprnet_opt.onnx_export import export_onnx
+    from lprnet_opt.rewrites import fp32_graph
+
+    export_onnx(fp32_graph(load_model(SOURCE)), tmp_path / "fp32.onnx")
+    info = build_openvino_int8(tmp_path / "fp32.onnx", plates.images[:24], own_judge(plates.images, SOURCE), 1,
+                               tmp_path / "m.xml", GuardSettings(0.0, 2, budget), 8)
+    control, first = info["accuracy_control"], info["guard"]["attempts"][0]
+    assert control["validated_accuracies"] and control["tool"].startswith("nncf.quantize_with_accuracy_control")
+    assert first["step"] == "chosen numerics" and (tmp_path / "m.xml").is_file()
+    if budget > 0:
+        assert info["goal_met"] and len(info["guard"]["attempts"]) == 1 and first["fp32_layers"] == []
+    else:
+        assert not info["goal_met"] and len(first["fp32_layers"]) <= 2
+        assert [a["step"] for a in info["guard"]["attempts"]][1:] == ["reduce range", "1 more fp32 layer(s)",
+                                                                      "2 more fp32 layer(s)"]

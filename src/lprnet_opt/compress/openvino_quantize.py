@@ -12,6 +12,11 @@ OpenVINO's CPU plugin honours: its convs ran as jit_avx2_I8), the build agreed w
 0.962 of the calibration plates, as without the cap. The INT8 guard (`int8_guard`) still runs
 the IR through OpenVINO; its "reduce range" fallback is the overflow fix on every layer, and its
 fp32 fallback keeps convs fp32 in the order of a leave-one-out scan, run only then.
+
+Under an accuracy budget (`max_drop`) the first attempt is NNCF's own search,
+`quantize_with_accuracy_control`, on the judge plates: it returns the ops that cost the most
+plates to fp32 until its drop is within the budget (up to `guard_fp32_layers` of them); the
+guard then judges the saved IR through the runtime like any other attempt.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from ..chars import greedy_decode
 from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build
 from ..isa import NOTE_KEY, isa_class, note_for
-from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of
+from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of, module_of
 from ..runtimes import load_runner, run_batched
 from ..runtimes.openvino_runtime import settings
 from .sensitivity import choose_fp32_layers, leave_one_out, logit_error
@@ -46,11 +51,61 @@ def quantize_openvino(model, images: np.ndarray, preset: str, keep_fp32: str, ov
 
     dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     patterns = KEEP_FP32[keep_fp32]
-    ignored = (nncf.IgnoredScope(patterns=patterns, names=list(fp32_nodes), validate=False)
+    # OpenVINO splits an ONNX Conv into "<name>/WithoutBiases" and the bias Add "<name>": naming
+    # only the ONNX node left the conv quantized (every leave-one-out row measured alike).
+    names = [name for node in fp32_nodes for name in (node, f"{node}/WithoutBiases")]
+    ignored = (nncf.IgnoredScope(patterns=patterns, names=names, validate=False)
                if patterns or fp32_nodes else None)
     fix = OverflowFix.ENABLE if overflow_fix_all else OverflowFix.FIRST_LAYER
     return nncf.quantize(model.clone(), dataset, preset=getattr(nncf.QuantizationPreset, preset), subset_size=len(images),
                          ignored_scope=ignored, advanced_parameters=AdvancedQuantizationParameters(overflow_fix=fix))
+
+
+def accuracy_controlled(model, images: np.ndarray, judge: Judge, preset: str, keep_fp32: str, max_drop: float,
+                        max_reverted: int) -> tuple[object, dict]:
+    """NNCF's own search under a budget (`quantize_with_accuracy_control`): quantize, then return
+    the quantized ops that cost the most judged plates to fp32, one at a time, until the drop
+    against the fp32 model on `judge` is within `max_drop` points or `max_reverted` ops are back.
+    Its validation runs each plate at batch 1 and reports per-plate correctness, which NNCF uses
+    to rank ops. Returns the model and the record of NNCF's validations."""
+    import nncf
+    from nncf.quantization.advanced_parameters import (
+        AdvancedAccuracyRestorerParameters,
+        AdvancedQuantizationParameters,
+        OverflowFix,
+    )
+
+    validations: list[float] = []
+
+    def validate(compiled, items) -> tuple[float, list[float]]:
+        # NNCF validates subsets too (one item to learn the return types, then ranking subsets),
+        # so each item carries its own label.
+        output = compiled.output(0)
+        correct = [float(greedy_decode(compiled(image)[output])[0] == label) for image, label in items]
+        validations.append(float(np.mean(correct)))
+        return validations[-1], correct
+
+    patterns = KEEP_FP32[keep_fp32]
+    quantized = nncf.quantize_with_accuracy_control(
+        model.clone(), nncf.Dataset([images[i : i + 1] for i in range(len(images))]),
+        nncf.Dataset([(judge.images[i : i + 1], label) for i, label in enumerate(judge.labels)]), validate,
+        max_drop=max_drop / 100, drop_type=nncf.DropType.ABSOLUTE, preset=getattr(nncf.QuantizationPreset, preset),
+        subset_size=len(images), ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False) if patterns else None,
+        advanced_quantization_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.FIRST_LAYER),
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_reverted))
+    return quantized, {"tool": "nncf.quantize_with_accuracy_control (absolute drop, judge plates at batch 1)",
+                       "validated_accuracies": validations, "fp32_convs": fp32_convs(quantized)}
+
+
+def fp32_convs(model) -> list[str]:
+    """Convs of an NNCF model whose input is not fake-quantized, named as torch modules."""
+    names = []
+    for op in model.get_ops():
+        if op.get_type_name() in ("Convolution", "GroupConvolution"):
+            if op.input_value(0).get_node().get_type_name() != "FakeQuantize":
+                node = op.get_friendly_name().removesuffix("/WithoutBiases")
+                names.append(module_of(node) or node)
+    return names
 
 
 def save_ir(model, path: str | Path) -> None:
@@ -114,13 +169,26 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
 
     built: list = []
 
+    controlled: list[dict] = []
+    fixed_fp32 = fp32_convs(models[preset, keep])  # the kept context layers, fp32 in every attempt
+
     def attempt(fix_all: bool, kept: list[str]) -> tuple[int, list[str]]:
-        # The chosen candidate (no fallback yet) is the one measured above.
-        built.append(models[preset, keep] if not (fix_all or kept)
-                     else quantize_openvino(fp32, calibration, preset, keep, fix_all, tuple(kept)))
+        if fix_all or kept:
+            built.append(quantize_openvino(fp32, calibration, preset, keep, fix_all, tuple(kept)))
+        elif guard.max_drop is None:  # the chosen candidate, measured above
+            built.append(models[preset, keep])
+        else:  # with a budget, NNCF's own accuracy control first
+            model, info = accuracy_controlled(fp32, calibration, judge, preset, keep, guard.max_drop,
+                                              guard.max_extra_fp32_layers)
+            built.append(model)
+            controlled.append(info)
         return len(built) - 1, greedy_decode(candidate_logits(built[-1], judge.images, threads))
 
     chosen, record = guarded_build(attempt, False, [], ranked, guard, judge, source_plates)
+    for entry in record["attempts"]:  # named as torch modules, as in the other INT8 records
+        entry["fp32_layers"] = [module_of(n) or n for n in entry["fp32_layers"]]
+    if controlled:  # and the convs NNCF returned to fp32 in its own attempt
+        record["attempts"][0]["fp32_layers"] = [c for c in controlled[0]["fp32_convs"] if c not in fixed_fp32]
     final = built[chosen]
     final.set_rt_info(note_for(isa), NOTE_KEY)
     save_ir(final, path)
@@ -131,6 +199,7 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
         "fp32_layers": [*KEEP_FP32[keep], *attempt_used["fp32_layers"]],
         "candidates": rows,
         "sensitivity": scans[0] if scans else [],
+        **({"accuracy_control": controlled[0]} if controlled else {}),
         "calibration_images": len(calibration),
         **guard_fields(record, isa, "NNCF's overflow fix (7-bit weights) on the first layer only, on every CPU class: "
                        "measured unaffected by AVX2 kernels; the guard's reduce-range step fixes every layer"),
