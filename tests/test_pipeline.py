@@ -170,7 +170,7 @@ def test_report_draws_intervals_tuning_curve_scan_and_recommendation_offline(wor
     # The budgeted INT8 variant: its budget and estimate in the table, its attempt on the chart.
     row = next(r for r in dom.split("<tr>") if "pruned_onnx_int8" in r and "budget 1 pt" in r)
     assert re.search(r"estimated -?\d+\.\d\d pt \[.*\] at 0 fp32 convs", row), row
-    assert drawn_marks(charts["int8_search"]).get("symbol", 0) >= 2  # the attempt and the measured drop
+    assert drawn_marks(charts["int8_search"]).get("point", 0) >= 2  # the attempt and the measured drop
     # A 95% interval bar per variant, drawn as a rule, plus the baseline's dashed line.
     assert drawn_marks(charts["accuracy"]).get("rule", 0) >= len(TINY["variants"]) + 1
     assert drawn_marks(charts["tuning"]).get("line", 0) >= 1 and drawn_marks(charts["tuning"]).get("rule", 0) >= 2
