@@ -37,8 +37,7 @@ def test_timing_beside_other_work_is_flagged_and_the_report_shows_no_latency(mea
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
     try:
         timing = timing_record(artifacts, measured / "sample.npy",
-                               quick_timing(rounds=3, round_tolerance=0.15, foreign_load_limit=0.5,
-                                            max_retimed_rounds=1),
+                               quick_timing(round_tolerance=0.15, foreign_load_limit=0.5, max_retimed_rounds=1),
                                "baseline", "pruned_onnx")
     finally:
         for burner in burners:
