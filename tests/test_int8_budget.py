@@ -63,6 +63,7 @@ def test_a_budget_no_attempt_meets_keeps_the_least_estimated_drop_and_says_so(pl
     assert search["certainty"].startswith(("over the budget", "not resolvable"))
 
 
+@pytest.mark.slow  # NNCF's search validates 20-40 times: about a minute each
 @pytest.mark.parametrize("budget", [100.0, -1.0])
 def test_openvino_int8_under_a_budget_runs_nncfs_accuracy_control_first(plates, tmp_path, budget):
     """NNCF's own search is the first attempt: its validations are recorded, and the convs it
