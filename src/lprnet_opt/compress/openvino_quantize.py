@@ -170,7 +170,6 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
     built: list = []
 
     controlled: list[dict] = []
-    fixed_fp32 = fp32_convs(models[preset, keep])  # the kept context layers, fp32 in every attempt
 
     def attempt(fix_all: bool, kept: list[str]) -> tuple[int, list[str]]:
         if fix_all or kept:
@@ -187,7 +186,8 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
     chosen, record = guarded_build(attempt, False, [], ranked, guard, judge, source_plates)
     for entry in record["attempts"]:  # named as torch modules, as in the other INT8 records
         entry["fp32_layers"] = [module_of(n) or n for n in entry["fp32_layers"]]
-    if controlled:  # and the convs NNCF returned to fp32 in its own attempt
+    if controlled:  # and the convs NNCF returned to fp32 in its own attempt, besides those fp32 in every attempt
+        fixed_fp32 = fp32_convs(models[preset, keep])
         record["attempts"][0]["fp32_layers"] = [c for c in controlled[0]["fp32_convs"] if c not in fixed_fp32]
     final = built[chosen]
     final.set_rt_info(note_for(isa), NOTE_KEY)

@@ -164,10 +164,28 @@ def sensitivity_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
     ).properties(title="INT8 sensitivity scan (solid: the layers chosen to stay fp32)", width=width, height=HEIGHT)
 
 
+def budget_chart(rows: list[dict], shipped: list[dict], budgets: list[dict], x: alt.X, size: alt.Size,
+                 tooltip: list, title: str, subtitle: str, width, **point_channels) -> alt.Chart:
+    """The layers every accuracy-budget chart shares: each candidate's estimated drop with its
+    95% interval, the budget as a dashed line, and the drop measured on the evaluation split
+    for what shipped (a black diamond). `rows` hold variant, drop_pt, low and high."""
+    data = pd.DataFrame(rows)
+    intervals = alt.Chart(data).mark_rule(opacity=0.5).encode(
+        x=x, y=alt.Y("low:Q", title="accuracy drop, points"), y2="high:Q", color="variant:N")
+    points = alt.Chart(data).mark_point(filled=True).encode(
+        x=x, y="drop_pt:Q", color="variant:N", size=size, tooltip=tooltip, **point_channels)
+    budget = alt.Chart(pd.DataFrame(budgets)).mark_rule(strokeDash=[4, 3], color="gray").encode(
+        y="max_drop:Q", tooltip=["variant", "max_drop"])
+    measured = alt.Chart(pd.DataFrame(shipped)).mark_point(shape="diamond", size=120, color="black").encode(
+        x=x, y="drop_pt:Q", tooltip=["variant", alt.Tooltip("drop_pt:Q", format=".2f", title="measured drop")])
+    return (intervals + points + budget + measured).properties(
+        title=alt.TitleParams(title, subtitle=subtitle), width=width, height=HEIGHT)
+
+
 def search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
-    """Each max_drop search's path: MACs removed against the estimated drop (calibration
-    images) with its 95% interval, the budget, the chosen cut, and the drop measured on the
-    evaluation split for the variant that shipped."""
+    """Each channel-pruning max_drop search's path: MACs removed against the estimated drop
+    (calibration images) with its 95% interval, the budget, the chosen cut, and the drop
+    measured on the evaluation split for the variant that shipped."""
     rows, shipped, budgets = [], [], []
     for _, row in frame.iterrows():
         search = (row["build"] or {}).get("search")
@@ -181,24 +199,14 @@ def search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
         shipped.append({"variant": row["variant"], "macs_removed": row["macs_removed"], "drop_pt": row["drop_pt"]})
     if not rows:
         return None
-    data = pd.DataFrame(rows)
-    x = alt.X("macs_removed:Q", axis=alt.Axis(format=".0%"), title="MACs removed")
-    intervals = alt.Chart(data).mark_rule(opacity=0.5).encode(
-        x=x, y=alt.Y("low:Q", title="accuracy drop, points"), y2="high:Q", color="variant:N")
-    points = alt.Chart(data).mark_point(filled=True).encode(
-        x=x, y="drop_pt:Q", color="variant:N",
-        size=alt.Size("cut:N", scale=alt.Scale(domain=["chosen", "tried"], range=[160, 40]), title=None),
-        tooltip=["variant", "macs_ratio", alt.Tooltip("macs_removed:Q", format=".1%"),
-                 alt.Tooltip("drop_pt:Q", format=".2f"), "cut"])
-    budget = alt.Chart(pd.DataFrame(budgets)).mark_rule(strokeDash=[4, 3], color="gray").encode(
-        y="max_drop:Q", tooltip=["variant", "max_drop"])
-    measured = alt.Chart(pd.DataFrame(shipped)).mark_point(shape="diamond", size=120, color="black").encode(
-        x=x, y="drop_pt:Q", tooltip=["variant", alt.Tooltip("drop_pt:Q", format=".2f", title="measured drop")])
-    return (intervals + points + budget + measured).properties(
-        title=alt.TitleParams("Channel-pruning search under the accuracy budget",
-                              subtitle="estimated on calibration images with 95% intervals; dashed: the budget; "
-                                       "large: the chosen cut; black diamond: drop measured on the evaluation split"),
-        width=width, height=HEIGHT)
+    return budget_chart(
+        rows, shipped, budgets, alt.X("macs_removed:Q", axis=alt.Axis(format=".0%"), title="MACs removed"),
+        alt.Size("cut:N", scale=alt.Scale(domain=["chosen", "tried"], range=[160, 40]), title=None),
+        ["variant", "macs_ratio", alt.Tooltip("macs_removed:Q", format=".1%"), alt.Tooltip("drop_pt:Q", format=".2f"),
+         "cut"],
+        "Channel-pruning search under the accuracy budget",
+        "estimated on calibration images with 95% intervals; dashed: the budget; "
+        "large: the chosen cut; black diamond: drop measured on the evaluation split", width)
 
 
 def int8_search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
@@ -220,24 +228,15 @@ def int8_search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
                         "drop_pt": row["drop_pt"]})
     if not rows:
         return None
-    data = pd.DataFrame(rows)
-    x = alt.X("fp32_convs:Q", axis=alt.Axis(tickMinStep=1), title="convs kept fp32 (besides the fixed ones)")
-    intervals = alt.Chart(data).mark_rule(opacity=0.5).encode(
-        x=x, y=alt.Y("low:Q", title="accuracy drop, points"), y2="high:Q", color="variant:N")
-    points = alt.Chart(data).mark_point(filled=True).encode(
-        x=x, y="drop_pt:Q", color="variant:N", shape=alt.Shape("reduce_range:N", title="7-bit weights"),
-        size=alt.Size("attempt:N", scale=alt.Scale(domain=["shipped", "tried"], range=[160, 40]), title=None),
-        tooltip=["variant", "step", "reduce_range", alt.Tooltip("drop_pt:Q", format=".2f"), "attempt"])
-    budget = alt.Chart(pd.DataFrame(budgets)).mark_rule(strokeDash=[4, 3], color="gray").encode(
-        y="max_drop:Q", tooltip=["variant", "max_drop"])
-    measured = alt.Chart(pd.DataFrame(shipped)).mark_point(shape="diamond", size=120, color="black").encode(
-        x=x, y="drop_pt:Q", tooltip=["variant", alt.Tooltip("drop_pt:Q", format=".2f", title="measured drop")])
-    return (intervals + points + budget + measured).properties(
-        title=alt.TitleParams("INT8 attempts under the accuracy budget",
-                              subtitle="estimated on judge plates (never evaluation ones) with 95% intervals; dashed: "
-                                       "the budget; large: the attempt that shipped; black diamond: drop measured on "
-                                       "the evaluation split"),
-        width=width, height=HEIGHT)
+    return budget_chart(
+        rows, shipped, budgets,
+        alt.X("fp32_convs:Q", axis=alt.Axis(tickMinStep=1), title="convs kept fp32 (besides the fixed ones)"),
+        alt.Size("attempt:N", scale=alt.Scale(domain=["shipped", "tried"], range=[160, 40]), title=None),
+        ["variant", "step", "reduce_range", alt.Tooltip("drop_pt:Q", format=".2f"), "attempt"],
+        "INT8 attempts under the accuracy budget",
+        "estimated on judge plates (never evaluation ones) with 95% intervals; dashed: the budget; large: the "
+        "attempt that shipped; black diamond: drop measured on the evaluation split", width,
+        shape=alt.Shape("reduce_range:N", title="7-bit weights"))
 
 
 def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, alt.Chart]:
