@@ -3,9 +3,9 @@
 from lprnet_opt.atomic import read_json, write_text
 from lprnet_opt.deploy.readme import bundle_readme
 from lprnet_opt.record import read_record
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 i = snakemake.input
 timing = read_json(i.timing)
 for bundle, record, readme in zip(i.bundles, i.evals, snakemake.output, strict=True):

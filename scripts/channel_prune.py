@@ -9,9 +9,9 @@ from lprnet_opt.compress.channel_prune import build_channel_pruned
 from lprnet_opt.compress.distill import DistillSettings
 from lprnet_opt.compress.prune_search import build_to_budget
 from lprnet_opt.data import load_folder, read_split
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 p = snakemake.params
 torch.set_num_threads(p.threads)
 # Never evaluation images: the calibration split (criterion choice, statistics, distillation,

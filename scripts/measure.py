@@ -4,9 +4,9 @@ from lprnet_opt.atomic import read_json
 from lprnet_opt.data import read_split
 from lprnet_opt.measure.accuracy import measure_variant
 from lprnet_opt.record import write_record
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 evaluation = read_split(snakemake.input.split, "evaluation")
 build_info = list(snakemake.input.build_info)  # empty for kinds without a build rule
 reference = list(snakemake.input.reference)  # empty for the baseline, its own reference

@@ -3,7 +3,7 @@
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.onnx_export import export_onnx
 from lprnet_opt.rewrites import fp32_graph
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 export_onnx(fp32_graph(load_model(snakemake.input.weights)), snakemake.output[0])

@@ -7,9 +7,9 @@ from lprnet_opt.atomic import write_json
 from lprnet_opt.data import load_folder, read_split
 from lprnet_opt.compress.distill import DistillSettings
 from lprnet_opt.compress.prune import build_pruned
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 torch.set_num_threads(snakemake.params.threads)
 # Never evaluation images: the calibration split plus generated plates (labels unused).
 parts = [read_split(snakemake.input.split, "calibration").images]

@@ -7,9 +7,9 @@ from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import load_folder, read_split
 from lprnet_opt.compress.int8_guard import GuardSettings, judge_of
 from lprnet_opt.compress.quantize import build_quantized
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 torch.set_num_threads(snakemake.params.threads)
 calibration = read_split(snakemake.input.split, "calibration")
 # Judge plates: the calibration split, plus generated plates for a budget on generated images.

@@ -2,8 +2,8 @@
 
 from lprnet_opt.atomic import write_json
 from lprnet_opt.data import make_split
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 split = make_split(snakemake.input.images, snakemake.params.calibration_images, snakemake.params.fraction)
 write_json(split, snakemake.output[0])

@@ -3,9 +3,9 @@
 import sys
 
 from lprnet_opt.report.outputs import write_report
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 inputs, params, out = snakemake.input, snakemake.params, snakemake.output
 tuning = [{**graph, "budget": params.trials} for graph in params.tuning]
 write_report(inputs.evals, inputs.timing, out.csv, out.markdown, out.html, out.charts, baseline_weights=inputs.baseline,

@@ -8,9 +8,9 @@ import numpy as np
 from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.data import read_image
 from lprnet_opt.measure.side_by_side import TimingSettings, timing_record
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 p = snakemake.params
 settings = TimingSettings(threads=p.threads, **p.settings)
 # One real plate, the same for every runtime; it is only timed, never scored. End to end, the

@@ -5,9 +5,9 @@ from lprnet_opt.checkpoint import load_model
 from lprnet_opt.data import read_split
 from lprnet_opt.tvm.compile import compile_and_verify
 from lprnet_opt.tvm_setup import check_node
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)
 calibration = read_split(snakemake.input.split, "calibration")

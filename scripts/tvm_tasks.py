@@ -6,8 +6,8 @@ The full LPRNet's tasks need no weights; a channel-pruned graph's widths come fr
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.model import DENSE
 from lprnet_opt.tvm.tune import write_tasks
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 widths = load_model(snakemake.input.weights).widths if snakemake.input.weights else DENSE
 write_tasks(snakemake.params.target, snakemake.params.threads, snakemake.output[0], widths)

@@ -7,9 +7,9 @@ from lprnet_opt.tvm.plan import plan_trials
 from lprnet_opt.tvm.seed import choose_seed
 from lprnet_opt.tvm_setup import cache_folder, check_node
 from lprnet_opt.tvm.tune import tune_shard
-from lprnet_opt.workflow import setup_logging
+from lprnet_opt.workflow import setup_job
 
-setup_logging(snakemake.log[0])
+setup_job(snakemake.log[0])
 p = snakemake.params
 tasks = read_json(snakemake.input.tasks)
 check_node(tasks, snakemake.input.tasks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from conftest import quick_timing
 from lprnet_opt.kinds import KINDS
@@ -67,3 +68,21 @@ def test_a_round_is_disturbed_when_other_work_ran_or_every_variant_slowed():
     # One runtime's own swing between fresh processes is not a disturbed round.
     one_swings = {"eager": [5.2, 3.9, 3.65, 4.2, 4.5], "onnx": [1.4, 1.41, 1.39, 1.4, 1.42], "tvm": [1.3] * 5}
     assert disturbed_rounds(one_swings, [0.0] * 5, settings) == {}
+
+
+def test_a_paused_timing_process_uses_no_cpu_and_answers_its_next_block(measured):
+    from lprnet_opt.measure.timing import TimedProcess
+
+    process = TimedProcess("eager", str(measured / "pruned.pt"), measured / "sample.npy", threads=2, warmup=2)
+    try:
+        assert len(process.block(5)) == 5
+        process.pause()
+        before = process.cpu_seconds()
+        time.sleep(0.2)
+        assert process.cpu_seconds() - before < 1e-3  # stopped: not one thread ran
+        assert len(process.block(5)) == 5  # asking resumes it
+        assert not process.paused
+        process.pause()
+        assert process.finish()["peak_rss_mb"] > 10  # finishing resumes it too
+    finally:
+        process.kill()

@@ -238,3 +238,29 @@ def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):
     assert "tvm_vm.py" in by_rule["tvm_compile"] and "graph.py" in by_rule["tvm_compile"]
     measure_onnx = next(names for (rule, out), names in code_of.items() if rule == "measure" and "onnxruntime" in out[0])
     assert "compile.py" not in measure_onnx and "tvm_vm.py" not in measure_onnx
+
+
+
+HEAP_PROBE = """
+import os, sys
+import numpy as np
+from lprnet_opt.workflow import keep_freed_memory
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+def resident_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+before = resident_mb()
+block = np.ones(64 << 20, dtype=np.uint8)  # 64 MB, over glibc's largest mmap threshold
+del block
+print(resident_mb() - before)
+"""
+
+
+def test_job_processes_keep_freed_memory_for_the_next_batch():
+    def kept_mb(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", HEAP_PROBE, mode], capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    # glibc's default gives the block back to the kernel, so the next batch faults it in again.
+    assert kept_mb("default") < 16
+    assert kept_mb("keep") > 48

@@ -72,6 +72,7 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
                                             image=image if bundles else None)
             for process in processes.values():
                 process.ready()
+                process.pause()  # until its first turn (`time_processes`)
             for process in processes.values():
                 process.wait_quiet()
             times, ends = time_processes(processes, settings.runs, e2e_runs=settings.e2e_runs if bundles and image else 0)
