@@ -15,7 +15,7 @@ import numpy as np
 from .contention import ForeignLoad, disturbed_rounds
 from .environment import environment
 from .stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_median_interval
-from .timing import BUNDLE, TimedProcess, time_processes
+from .timing import BUNDLE, COMPILING, start_loaded, time_processes
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,17 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
     def one_round(r: int) -> tuple[dict[str, list[float]], dict[str, list[float]], float]:
         monitor, processes = ForeignLoad(), {}
         try:
-            # Loading and warm-up are not timed, so a round's processes do them side by side:
-            # one at a time took 96 s a round for 14 variants of the tiny test workflow, most
-            # of it in imports; side by side, 63 s (AMD EPYC, 2 cores). Timing starts once every
-            # process is ready and the machine is quiet.
-            for v in names if r % 2 == 0 else names[::-1]:
-                runtime, artifact = (BUNDLE, bundles[v]) if bundles else artifacts[v]
-                processes[v] = TimedProcess(runtime, artifact, sample, settings.threads, settings.warmup, wait=False,
-                                            image=image if bundles else None)
-            for process in processes.values():
-                process.ready()
-                process.pause()  # until its first turn (`time_processes`)
+            # Loading and warm-up are not timed, so a round's processes do them side by side,
+            # as many at once as the machine has cores (`start_loaded`): one at a time took
+            # 96 s a round for 14 variants of the tiny test workflow, all at once 63 s (AMD
+            # EPYC, 2 cores). Timing starts once every process is ready and the machine is quiet.
+            turns = names if r % 2 == 0 else names[::-1]
+            specs = {v: {"runtime": BUNDLE if bundles else artifacts[v][0],
+                         "artifact": bundles[v] if bundles else artifacts[v][1], "sample": sample,
+                         "threads": settings.threads, "warmup": settings.warmup, "image": image if bundles else None}
+                     for v in sorted(turns, key=lambda v: artifacts[v][0] not in COMPILING)}
+            loaded = start_loaded(specs, os.cpu_count() or 1)
+            processes = {v: loaded[v] for v in turns}
             for process in processes.values():
                 process.wait_quiet()
             times, ends = time_processes(processes, settings.runs, e2e_runs=settings.e2e_runs if bundles and image else 0)
