@@ -32,7 +32,7 @@ class TimingSettings:
     throughput_batch: int
     throughput_runs: int
     # Timed calls per variant per round of the bundle's predict() on one image file (end to end).
-    e2e_runs: int = 100
+    e2e_runs: int = 50
 
 
 def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, settings: TimingSettings,
