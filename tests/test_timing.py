@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import quick_timing
 from lprnet_opt.kinds import KINDS
 from lprnet_opt.record import read_record
@@ -86,3 +88,32 @@ def test_a_paused_timing_process_uses_no_cpu_and_answers_its_next_block(measured
         assert process.finish()["peak_rss_mb"] > 10  # finishing resumes it too
     finally:
         process.kill()
+
+
+def test_processes_load_a_few_at_a_time_and_a_failed_load_stops_the_others(measured, tmp_path, monkeypatch):
+    from lprnet_opt.measure.timing import start_loaded
+
+    spec = {"runtime": "eager", "artifact": str(measured / "pruned.pt"), "sample": measured / "sample.npy",
+            "threads": 1, "warmup": 1}
+    loaded = start_loaded({"a": spec, "b": spec, "c": spec}, limit=2)
+    try:
+        assert list(loaded) == ["a", "b", "c"] and all(p.paused for p in loaded.values())
+        assert all(len(p.block(3)) == 3 for p in loaded.values())
+    finally:
+        for process in loaded.values():
+            process.kill()
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    started = []
+    import lprnet_opt.measure.timing as timing
+
+    class Recorded(timing.TimedProcess):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(timing, "TimedProcess", Recorded)
+    with pytest.raises(RuntimeError, match="broken.pt"):
+        start_loaded({"good": spec, "bad": {**spec, "artifact": str(broken)}}, limit=2)
+    assert len(started) == 2 and all(p.process.poll() is not None for p in started)  # none left running
