@@ -36,13 +36,10 @@ def keep_freed_memory() -> None:
     that size in the heap; peak memory stays what the job needs. Only the job's own process:
     the timing processes it starts keep glibc's defaults, as a deployed runtime would.
     """
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name or "musl" in libc_name:
-        return
-    libc = ctypes.CDLL(libc_name)
-    if hasattr(libc, "mallopt"):
-        libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
-        libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
+    mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)  # none on macOS
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
+        mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
 
 
 def setup_job(log_file: str | None) -> None:

@@ -68,7 +68,8 @@ def _fit(student: torch.nn.Module, teacher: torch.nn.Module, images: np.ndarray,
         start, losses = time.perf_counter(), []
         order = torch.randperm(len(data), generator=generator)
         for i in range(0, len(order), settings.batch_size):
-            batch = augment(data[order[i : i + settings.batch_size]], generator).contiguous(memory_format=torch.channels_last)
+            batch = augment(data[order[i : i + settings.batch_size]], generator)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             with torch.no_grad():
                 target = F.softmax(teacher(batch) / t, dim=1)
             log_student = F.log_softmax(student(batch) / t, dim=1)

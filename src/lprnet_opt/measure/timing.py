@@ -235,8 +235,7 @@ def start_loaded(specs: dict[str, dict], limit: int) -> dict[str, TimedProcess]:
             by_pipe = {process.process.stdout: name for name, process in loading.items()}
             readable, _, _ = select.select(list(by_pipe), [], [])
             for pipe in readable:
-                process = loading.pop(by_pipe[pipe])
-                loaded[by_pipe[pipe]] = process
+                process = loaded[by_pipe[pipe]] = loading.pop(by_pipe[pipe])
                 process.ready()  # raises with the process's error if it died
                 process.pause()  # until its first turn
     except BaseException:
