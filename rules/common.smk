@@ -43,17 +43,18 @@ def exclusive_threads():
     return max(cores, config["threads"])
 
 
-def cpu_claim():
-    """Cores a CPU-bound job claims from --cores: the configured threads, scaled up when
-    --cores exceeds this machine's cores, so that a local `--cores 8` on a 2-core machine
-    never runs more threads than there are cores. Accuracy jobs running beside builds that way
-    made the default run 56% slower (23.2 against 14.8 min; docs/performance.md). On a
-    cluster (`workflow.cores` 1 or unset) the configured threads."""
+def cpu_claim(threads=None):
+    """Cores a CPU-bound job claims from --cores: its threads (the configured ones unless
+    given), scaled up when --cores exceeds this machine's cores, so that a local `--cores 8`
+    on a 2-core machine never runs more threads than there are cores. Accuracy jobs running
+    beside builds that way made the default run 56% slower (23.2 against 14.8 min;
+    docs/performance.md). On a cluster (`workflow.cores` 1 or unset) the threads themselves.
+    """
     try:
         cores = workflow.cores
     except WorkflowError:
         cores = 1
-    threads = config["threads"]
+    threads = threads or config["threads"]
     machine = os.cpu_count() or cores
     return max(threads, min(cores, math.ceil(threads * cores / machine)))
 
@@ -119,8 +120,14 @@ def artifact_of(variant):
     return kinds.artifact_of(variant, VARIANTS, config["baseline_weights"])
 
 
-def reference_of(variant):
-    return kinds.reference_of(variant, VARIANTS, config["baseline_weights"])
+def reference_predictions(variant):
+    """Rule reference's predictions of the variant's fp32 source (empty for the baseline)."""
+    return kinds.reference_predictions_of(variant, VARIANTS)[0]
+
+
+def baseline_predictions(variant):
+    """Rule reference's predictions of the baseline (empty for the baseline itself)."""
+    return kinds.reference_predictions_of(variant, VARIANTS)[1]
 
 
 def build_info_of(variant):

@@ -1,9 +1,30 @@
+rule reference:
+    input:
+        weights=lambda w: weights_of(w.variant),
+        split="results/data/split.json",
+        code=package_code("reference.py"),
+    output:
+        "results/reference/{variant}.npz",
+    log:
+        "logs/reference/{variant}.log",
+    benchmark:
+        "benchmarks/reference/{variant}.tsv"
+    threads: cpu_claim()
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        threads=config["threads"],
+    script:
+        "../scripts/reference.py"
+
+
 rule measure:
     input:
         artifact=lambda w: artifact_of(w.variant),
-        reference=lambda w: reference_of(w.variant),
+        reference=lambda w: reference_predictions(w.variant),
         weights=lambda w: weights_of(w.variant),
-        baseline=config["baseline_weights"],
+        baseline=lambda w: baseline_predictions(w.variant),
         split="results/data/split.json",
         build_info=lambda w: build_info_of(w.variant),
         code=lambda w: package_code("measure.py", runtime_code(w.variant)),

@@ -87,7 +87,7 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     from lprnet_opt.data import load_folder
     from lprnet_opt.compress.distill import DistillSettings
     from lprnet_opt.kinds import KINDS
-    from lprnet_opt.measure.accuracy import measure_variant
+    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
     from lprnet_opt.onnx_export import export_onnx
     from lprnet_opt.compress.prune import build_pruned
     from lprnet_opt.atomic import write_json
@@ -106,9 +106,11 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
         "pruned_onnx": ("onnx", results / "pruned.onnx", pruned, pruned, {}),
     }
     sources = {"pruned_onnx": "pruned"}
+    baseline = predict_reference(random_weights, plates.images, threads=1)
     for variant, (kind, artifact, reference, weights, info) in specs.items():
-        record = measure_variant(variant, kind, artifact, reference, weights, random_weights, plates.images,
-                                 plates.labels, threads=1, build=info, source=sources.get(variant))
+        predicted = None if reference is None else predict_reference(reference, plates.images, threads=1)
+        record = measure_variant(variant, kind, artifact, predicted, weights, None if reference is None else baseline,
+                                 plates.images, plates.labels, threads=1, build=info, source=sources.get(variant))
         write_record(record, results / "eval" / f"{variant}.json")
     np.save(results / "sample.npy", plates.images[:1])
     artifacts = {v: (KINDS[kind].runtime, str(artifact)) for v, (kind, artifact, *_) in specs.items()}

@@ -94,7 +94,7 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
     run, the best attempt ships marked unfit, measure carries that to the eval record, and the
     report's recommendation skips it."""
     from lprnet_opt.data import load_folder
-    from lprnet_opt.measure.accuracy import measure_variant
+    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
     from lprnet_opt.compress.onnx_quantize import build_onnx_int8
     from lprnet_opt.report.results import load_results, recommendations
     from lprnet_opt.record import write_record
@@ -120,7 +120,8 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
     evals = tmp_path / "eval"
     for variant, kind, artifact, reference, build in [("baseline", "baseline", random_weights, None, {}),
                                                       ("onnx_int8", "onnx_int8", path, random_weights, info)]:
-        record = measure_variant(variant, kind, artifact, reference, random_weights, random_weights, plates.images,
+        predicted = None if reference is None else predict_reference(reference, plates.images, threads=1)
+        record = measure_variant(variant, kind, artifact, predicted, random_weights, predicted, plates.images,
                                  plates.labels, threads=1, build=build, source=None if reference is None else "baseline")
         write_record(record, evals / f"{variant}.json")
     assert not record.fit and record.unfit_reason == info["guard"]["unfit_reason"]

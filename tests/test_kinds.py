@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from conftest import REPO
-from lprnet_opt.kinds import KINDS, artifact_of, build_info_of, reference_of, weights_of
+from lprnet_opt.kinds import KINDS, artifact_of, build_info_of, reference_of, reference_predictions_of, weights_of
 from lprnet_opt.config import validate_config
 
 VARIANTS = validate_config({"variants": {
@@ -39,6 +39,19 @@ def test_every_variant_is_checked_against_the_fp32_model_it_was_built_from():
         "slim": [BASE],  # the dense model, as for unstructured pruning
         "slim_mlc": ["results/channel_prune/slim.pt"],
     }
+
+
+def test_each_reference_is_predicted_once_per_source_variant():
+    """Rule reference predicts a source's weights once; its file is named by the variant whose
+    weights `reference_of` names, and every variant but the baseline also reads the baseline's."""
+    for variant in VARIANTS:
+        own, baseline = reference_predictions_of(variant, VARIANTS)
+        if variant == "baseline":
+            assert own == baseline == []
+            continue
+        source = VARIANTS[variant]["source"]
+        assert own == [f"results/reference/{source}.npz"] and baseline == ["results/reference/baseline.npz"]
+        assert reference_of(variant, VARIANTS, BASE) == [weights_of(source, VARIANTS, BASE)], variant
 
 
 def test_artifacts_weights_and_build_records():

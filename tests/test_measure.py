@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lprnet_opt.data import load_folder
-from lprnet_opt.measure.accuracy import measure_variant
+from lprnet_opt.measure.accuracy import measure_variant, predict_reference, read_reference, write_reference
 from lprnet_opt.record import read_record
 
 
@@ -33,8 +33,9 @@ def test_baseline_is_its_own_reference(measured):
 def test_torch_compile_runs_inductor_and_is_checked_against_eager(random_weights, plate_folder):
     """Its artifact is the source checkpoint itself; the harness still runs the eager pass."""
     plates = load_folder(plate_folder)
-    record = measure_variant("compiled", "torch_compile", random_weights, random_weights, random_weights,
-                             random_weights, plates.images[:6], plates.labels[:6], threads=1)
+    eager = predict_reference(random_weights, plates.images[:6], threads=1)
+    record = measure_variant("compiled", "torch_compile", random_weights, eager, random_weights, eager,
+                             plates.images[:6], plates.labels[:6], threads=1)
     assert record.runtime == "inductor" and record.reference == str(random_weights)
     assert record.max_abs_logit_diff_vs_source is not None and record.max_abs_logit_diff_vs_source < 1e-3
 
@@ -42,5 +43,19 @@ def test_torch_compile_runs_inductor_and_is_checked_against_eager(random_weights
 def test_a_reference_kind_mismatch_is_refused(random_weights, plate_folder):
     plates = load_folder(plate_folder)
     with pytest.raises(ValueError, match="kind 'pruned' takes a reference"):
-        measure_variant("p", "pruned", random_weights, None, random_weights, random_weights,
+        measure_variant("p", "pruned", random_weights, None, random_weights, None,
                         plates.images[:2], plates.labels[:2], threads=1)
+
+
+def test_a_reference_file_round_trips_and_refuses_other_images(random_weights, plate_folder, tmp_path):
+    """Rule reference's file holds what `measure_variant` reads; predictions of other images
+    are refused with the file's name, not compared plate by plate with the wrong ones."""
+    plates = load_folder(plate_folder)
+    reference = predict_reference(random_weights, plates.images[:5], threads=1)
+    path = tmp_path / "reference" / "baseline.npz"
+    write_reference(reference, plates.images[:5], path)
+    back = read_reference(path, plates.images[:5])
+    assert back.weights == str(random_weights) and back.plates == reference.plates
+    assert (back.logits == reference.logits).all()
+    with pytest.raises(ValueError, match=r"baseline\.npz: predicted on other images"):
+        read_reference(path, plates.images[1:6])

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ TINY = {
         "baseline": {"kind": "baseline"},
         "quantized": {"kind": "quantized"},
         "pruned": {"kind": "pruned", "ratio": 0.5},
-        "pruned_quantized": {"kind": "quantized", "source": "pruned"},
+        # Under a budget, as in the default config (the other two PT2E builds run the scan).
+        "pruned_quantized": {"kind": "quantized", "source": "pruned", "max_drop": 1.0},
         # Each INT8 kind from the pruned source; the baseline source is the same rule. One under
         # an accuracy budget (a random source reads no plate, so no attempt can lose one).
         "pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned", "max_drop": 1.0},
@@ -258,6 +260,7 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     assert jobs.pop("onnx_int8") == jobs.pop("openvino_int8") == 1  # the pruned INT8 builds
     assert jobs.pop("onnx_export") == 1  # results/onnx/pruned.onnx, which openvino_int8 quantizes
     assert jobs.pop("measure") == jobs.pop("deploy") == 5  # pruned and the four variants built from it
+    assert jobs.pop("reference") == 1  # the new weights' plates, which those four are compared with
     assert jobs.pop("timing") == 1  # every variant again: ratios come from one run
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs  # no tuning, no other variant
 
@@ -271,6 +274,7 @@ def test_macs_ratio_change_reruns_only_the_channel_pruned_branch_and_its_graph(w
     assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
     assert jobs.pop("tvm_compile") == 1  # channel_pruned_mlc only
     assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert jobs.pop("reference") == 1  # the slim model's plates
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
     tuned = re.findall(r"output: results/tvm/tune/host/(\w+)/shard", result.stdout)
     assert tuned and set(tuned) == {"slim_channel_pruned"}, tuned
@@ -290,6 +294,7 @@ def test_new_baseline_weights_rerun_everything_downstream(workflow):
     assert jobs["prune"] == 1 and jobs["quantize"] == 3 and jobs["tvm_compile"] == 3
     # Tuning does not depend on weights: only the channel-pruned graph, whose widths do, is tuned again.
     assert jobs["channel_prune"] == 1 and jobs["tvm_tasks"] == 1 and jobs["tvm_tune_shard"] == 2
+    assert jobs["reference"] == 3  # each fp32 source's plates: baseline, pruned, channel_pruned
 
 
 def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
@@ -358,16 +363,21 @@ def test_every_bundle_reads_the_evaluated_plates_in_a_venv_of_its_requirements_a
     OpenVINO and TVM bundles run without torch and without this project."""
     split = json.loads((workflow / "results/data/split.json").read_text())
     images = [str(workflow / p) for p in split["evaluation"]]
-    venvs: dict[str, Path] = {}
+
+    def requirements_of(variant: str) -> str:  # without the first line, which names the variant
+        return (workflow / "results/deploy" / variant / "requirements.txt").read_text().split("\n", 1)[1]
+
+    # One venv per distinct requirements, installed side by side (pip mostly waits on files).
+    first = {requirements_of(v): v for v in reversed(list(TINY["variants"]))}
+    with ThreadPoolExecutor(len(first)) as pool:
+        made = {r: pool.submit(fresh_venv, workflow / "results/deploy" / v / "requirements.txt",
+                               tmp_path_factory.mktemp("venv")) for r, v in first.items()}
+        venvs = {r: future.result() for r, future in made.items()}
     kinds_seen = set()
     for variant in TINY["variants"]:
         bundle = workflow / "results/deploy" / variant
         info = json.loads((bundle / "bundle.json").read_text())
-        requirements = (bundle / "requirements.txt").read_text()
-        if requirements.split("\n", 1)[1] not in venvs:  # the first line names the variant
-            venvs[requirements.split("\n", 1)[1]] = fresh_venv(bundle / "requirements.txt",
-                                                              tmp_path_factory.mktemp("venv"))
-        python = venvs[requirements.split("\n", 1)[1]]
+        python = venvs[requirements_of(variant)]
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         done = subprocess.run([str(python), str(bundle / "predict.py"), *images], capture_output=True, text=True,
                               cwd=tmp_path_factory.mktemp("run"), env=env)
@@ -404,6 +414,7 @@ def test_a_max_drop_budget_reruns_only_the_channel_pruned_branch(workflow):
     assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
     assert jobs.pop("tvm_compile") == 1
     assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert jobs.pop("reference") == 1
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
 
 

@@ -90,6 +90,29 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     assert {n.op_type for n in onnx.load(str(path)).graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
 
 
+def test_percentile_ranges_from_shared_histograms_equal_their_own_calibration(random_weights, calibration, tmp_path):
+    """The 99.99 ranges read off the 99.999 calibration's histograms are the ranges that
+    quantize_static computes when it calibrates 99.99 itself."""
+    import json
+
+    from lprnet_opt.compress.onnx_quantize import (fp32_nodes_of, kept_calibrators, prepare_fp32, quantize_onnx,
+                                                   share_percentile_histograms)
+
+    fp32 = tmp_path / "fp32.onnx"
+    prepare_fp32(load_model(random_weights), fp32)
+    rule_fp32 = fp32_nodes_of(fp32)[0]
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    with kept_calibrators() as made:
+        quantize_onnx(fp32, tmp_path / "a.onnx", calibration, "percentile", "uint8", rule_fp32, shared / "percentile.ranges")
+    assert share_percentile_histograms(made[0], lambda m: shared / f"{m}.ranges") == ["percentile_99.99"]
+    quantize_onnx(fp32, tmp_path / "b.onnx", calibration, "percentile_99.99", "uint8", rule_fp32,
+                  own / "percentile_99.99.ranges")
+    by_sharing, by_itself = (json.loads((d / "percentile_99.99.ranges").read_text()) for d in (shared, own))
+    assert by_sharing == by_itself
+    # and they are other ranges than 99.999's, or the test would prove nothing
+    assert by_sharing != json.loads((shared / "percentile.ranges").read_text())
+
+
 def test_openvino_int8_runs_with_openvino_alone(random_weights, calibration, tmp_path):
     from lprnet_opt.onnx_export import export_onnx
     from lprnet_opt.compress.openvino_quantize import PRESETS, build_openvino_int8

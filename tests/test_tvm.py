@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,22 @@ def test_tuning_context_ignores_handlers_that_others_put_on_metaschedule_logger(
         metaschedule.removeHandler(unnamed)
     assert (tmp_path / "logs" / f"{task.task_name}.log").exists()
     assert not logging.getLogger("lprnet_opt").disabled
+
+
+def test_warm_up_registers_the_cpu_tensor_intrinsics_without_the_cuda_ones():
+    """What MetaSchedule's CPU rules look up is registered; the CUDA half is skipped, and a
+    later explicit import of it still works."""
+    code = (
+        "import sys\n"
+        "from lprnet_opt.tvm_setup import warm_up_tvm\n"
+        "warm_up_tvm(1)\n"
+        "from tvm.s_tir import TensorIntrin\n"
+        "TensorIntrin.get('dot_16x4_vnni'); TensorIntrin.get('dot_16x4_avx512')\n"
+        "assert 'tvm.s_tir.tensor_intrin.cuda' not in sys.modules\n"
+        "import tvm.s_tir.tensor_intrin\n"  # what MetaSchedule does: the registered package
+        "assert 'tvm.s_tir.tensor_intrin.cuda' not in sys.modules\n"
+        "import tvm.s_tir.tensor_intrin.cuda\n"
+        "TensorIntrin.get('mma_ldmatrix_f16_a')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

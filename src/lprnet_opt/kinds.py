@@ -149,6 +149,19 @@ def reference_of(variant: str, variants: Mapping[str, Mapping], baseline_weights
     return [weights_of(variants[variant]["source"], variants, baseline_weights)]
 
 
+# Rule reference: eager fp32 predictions of a source variant's weights on the evaluation images.
+REFERENCE_PREDICTIONS = "results/reference/{variant}.npz"
+
+
+def reference_predictions_of(variant: str, variants: Mapping[str, Mapping]) -> tuple[list[str], list[str]]:
+    """The predictions of the weights `reference_of` names (a source is always a variant that
+    makes fp32 weights, FP32_SOURCES), and the baseline's; empty for a reference kind."""
+    if kind_of(variant, variants).reference == "self":
+        return [], []
+    return ([REFERENCE_PREDICTIONS.format(variant=variants[variant]["source"])],
+            [REFERENCE_PREDICTIONS.format(variant="baseline")])
+
+
 def check_variants(variants: Mapping[str, Mapping]) -> None:
     """Each spec against its kind: sources, parameters and cycles; KindError names the key."""
     if variants.get("baseline", {}).get("kind") != "baseline":

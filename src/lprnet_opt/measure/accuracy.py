@@ -6,13 +6,16 @@ times every variant side by side, so accuracy jobs need not reserve the machine.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..chars import greedy_decode
 from ..checkpoint import load_model
 from .environment import environment
@@ -31,6 +34,43 @@ log = logging.getLogger(__name__)
 # at 64 a layer's output passes glibc's mmap threshold and is mapped and unmapped per call
 # (1000 plates: 5.1 s at 64, 2.7 s at 16; AMD EPYC, 2 threads).
 REFERENCE_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Eager fp32 PyTorch's logits and plates for one weights file on the evaluation images.
+    Rule `reference` predicts each source once and every variant built from it reads the file:
+    the default's 13 accuracy jobs predicted a reference 15 times before, 3-4 s each."""
+
+    weights: str
+    logits: np.ndarray
+    plates: list[str]
+
+
+def images_digest(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images, np.float32).tobytes()).hexdigest()
+
+
+def predict_reference(weights: str | Path, images: np.ndarray, threads: int) -> Reference:
+    logits, plates = predict_plates(load_eager(weights, threads), images, f"reference {weights}", REFERENCE_BATCH)
+    return Reference(str(weights), logits, plates)
+
+
+def write_reference(reference: Reference, images: np.ndarray, path: str | Path) -> None:
+    """results/reference/<variant>.npz, with a digest of the images it was predicted on."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, logits=reference.logits.astype(np.float32), plates=np.array(reference.plates, dtype=str),
+                 weights=np.array(reference.weights), images_sha256=np.array(images_digest(images)))
+
+
+def read_reference(path: str | Path, images: np.ndarray) -> Reference:
+    """A reference written by `write_reference`; refused, naming the file, if it was predicted on
+    other images than `images`."""
+    with np.load(path) as data:
+        if str(data["images_sha256"]) != images_digest(images) or len(data["plates"]) != len(images):
+            raise ValueError(f"{path}: predicted on other images than the {len(images)} evaluated here; "
+                             "delete it and rerun")
+        return Reference(str(data["weights"]), data["logits"], [str(p) for p in data["plates"]])
 
 
 def size_on_disk(path: str | Path) -> tuple[int, int]:
@@ -62,9 +102,9 @@ def measure_variant(
     variant: str,
     kind: str,
     artifact: str | Path,
-    reference_weights: str | Path | None,
+    reference: Reference | None,
     weights: str | Path,
-    baseline_weights: str | Path,
+    baseline: Reference | None,
     images: np.ndarray,
     labels: list[str],
     threads: int,
@@ -73,22 +113,21 @@ def measure_variant(
 ) -> EvalRecord:
     """Measure one variant through its own runtime, against its fp32 reference and the baseline.
 
-    `reference_weights` is what `kinds.reference_of` names: the fp32 weights the variant was
-    built from, or None for a kind that is its own reference (the baseline). `weights` is the
-    variant's own fp32 state_dict (`kinds.weights_of`), for its sparsity and MACs.
+    `reference` holds the predictions of the fp32 weights the variant was built from
+    (`kinds.reference_of`), and `baseline` the baseline's; both None for a kind that is its
+    own reference (the baseline). `weights` is the variant's own fp32 state_dict
+    (`kinds.weights_of`), for its sparsity and MACs.
     """
     spec = KINDS[kind]
-    if (spec.reference == "self") != (reference_weights is None):
-        raise ValueError(f"{variant}: kind '{kind}' takes {'no' if spec.reference == 'self' else 'a'} reference")
+    own_reference = spec.reference == "self"
+    if own_reference != (reference is None) or own_reference != (baseline is None):
+        raise ValueError(f"{variant}: kind '{kind}' takes {'no' if own_reference else 'a'} reference and baseline")
     logits, plates = predict_plates(load_runner(spec.runtime, artifact, threads), images, variant)
-    if reference_weights is None:
-        reference_logits, reference_plates, baseline_plates = None, plates, plates
-    else:
-        reference_logits, reference_plates = predict_plates(load_eager(reference_weights, threads), images,
-                                                            f"reference {reference_weights}", REFERENCE_BATCH)
-        same = Path(reference_weights).resolve() == Path(baseline_weights).resolve()
-        baseline_plates = reference_plates if same else predict_plates(
-            load_eager(baseline_weights, threads), images, "baseline", REFERENCE_BATCH)[1]
+    reference_plates = plates if reference is None else reference.plates
+    baseline_plates = plates if baseline is None else baseline.plates
+    if len(reference_plates) != len(plates) or len(baseline_plates) != len(plates):
+        raise ValueError(f"{variant}: its reference or baseline predictions are of {len(reference_plates)} and "
+                         f"{len(baseline_plates)} images, not the {len(plates)} evaluated")
     raw, packed = size_on_disk(artifact)
     own = load_model(weights)
     macs = count_macs(own.widths, own.num_classes)
@@ -111,9 +150,9 @@ def measure_variant(
         plates_lost=lost,
         mcnemar_p=mcnemar_exact(gained, lost),
         agreement=agreement(plates, baseline_plates),
-        reference=None if reference_weights is None else str(reference_weights),
-        agreement_with_source=None if reference_logits is None else agreement(plates, reference_plates),
-        max_abs_logit_diff_vs_source=None if reference_logits is None else float(np.abs(logits - reference_logits).max()),
+        reference=None if reference is None else reference.weights,
+        agreement_with_source=None if reference is None else agreement(plates, reference_plates),
+        max_abs_logit_diff_vs_source=None if reference is None else float(np.abs(logits - reference.logits).max()),
         sparsity=conv_sparsity(own),
         macs=macs,
         macs_removed=1 - macs / count_macs(DENSE, own.num_classes),
