@@ -55,6 +55,7 @@ rule onnx_int8:
         max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
+        calibration_methods=config["quantization"]["onnx_calibration_methods"],
         timing_runs=config["timing"]["runs"],
     script:
         "../scripts/onnx_int8.py"

@@ -22,5 +22,6 @@ info = build_onnx_int8(
     path=snakemake.output.model,
     guard=GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers, snakemake.params.max_drop),
     target_isa=snakemake.params.target_isa,
+    methods=snakemake.params.calibration_methods,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -90,6 +90,19 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     assert {n.op_type for n in onnx.load(str(path)).graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
 
 
+def test_the_configurable_onnx_calibration_methods_are_the_builds_own():
+    import json
+
+    from lprnet_opt.compress.onnx_quantize import CALIBRATION_METHODS
+    from lprnet_opt.config import validate_config
+
+    schema = json.loads((Path(__file__).parents[1] / "src/lprnet_opt/config.schema.json").read_text())
+    choices = schema["properties"]["quantization"]["properties"]["onnx_calibration_methods"]["items"]["enum"]
+    assert choices == list(CALIBRATION_METHODS)
+    default = validate_config({})["quantization"]["onnx_calibration_methods"]
+    assert set(default) < set(CALIBRATION_METHODS) and "entropy" not in default
+
+
 def test_percentile_ranges_from_shared_histograms_equal_their_own_calibration(random_weights, calibration, tmp_path):
     """The 99.99 ranges read off the 99.999 calibration's histograms are the ranges that
     quantize_static computes when it calibrates 99.99 itself."""
@@ -104,7 +117,9 @@ def test_percentile_ranges_from_shared_histograms_equal_their_own_calibration(ra
     shared, own = tmp_path / "shared", tmp_path / "own"
     with kept_calibrators() as made:
         quantize_onnx(fp32, tmp_path / "a.onnx", calibration, "percentile", "uint8", rule_fp32, shared / "percentile.ranges")
-    assert share_percentile_histograms(made[0], lambda m: shared / f"{m}.ranges") == ["percentile_99.99"]
+    assert share_percentile_histograms(made[0], lambda m: shared / f"{m}.ranges", ["percentile", "minmax"]) == []
+    assert share_percentile_histograms(made[0], lambda m: shared / f"{m}.ranges",
+                                       ["percentile", "percentile_99.99", "minmax"]) == ["percentile_99.99"]
     quantize_onnx(fp32, tmp_path / "b.onnx", calibration, "percentile_99.99", "uint8", rule_fp32,
                   own / "percentile_99.99.ranges")
     by_sharing, by_itself = (json.loads((d / "percentile_99.99.ranges").read_text()) for d in (shared, own))

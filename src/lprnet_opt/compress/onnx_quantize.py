@@ -2,7 +2,8 @@
 
 QDQ format, per-channel symmetric int8 weights, activations calibrated on the calibration
 split only. Three choices are measured on that split and recorded in the build JSON:
-- the calibration method: the one with the least logit error against fp32;
+- the calibration method: of those configured (`quantization.onnx_calibration_methods`), the
+  one with the least logit error against fp32;
 - the activation type: uint8 (U8S8) or int8 (S8S8), the faster of the two whose logit error is
   within 10% of the better one, timed side by side in alternating blocks;
 - the layers kept fp32: a leave-one-out scan, as for the PyTorch INT8 build.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -126,8 +127,8 @@ def kept_calibrators() -> Iterator[list]:
         ort_quantize.create_calibrator = create
 
 
-def share_percentile_histograms(calibrator, cache_of: Callable[[str], Path]) -> list[str]:
-    """Ranges for every other percentile method from one calibrator's histograms, written where
+def share_percentile_histograms(calibrator, cache_of: Callable[[str], Path], methods: Sequence[str]) -> list[str]:
+    """Ranges for the other percentile methods of `methods` from one calibrator's histograms, written where
     `quantize_static` reads a method's cached ranges (`cache_of(method)`), so it skips the
     calibration. Percentile methods differ only in the percentile read off the same histogram
     (2048 bins of absolute values): collecting it again took 12-16 s of a 75-s build."""
@@ -136,7 +137,8 @@ def share_percentile_histograms(calibrator, cache_of: Callable[[str], Path]) -> 
     if not isinstance(calibrator, PercentileCalibrater):
         return []
     shared = []
-    for method, (calibration, options) in CALIBRATION_METHODS.items():
+    for method in methods:
+        calibration, options = CALIBRATION_METHODS[method]
         if calibration == "Percentile" and not cache_of(method).exists():
             calibrator.collector.percentile = options["CalibPercentile"]
             save_tensors_data(calibrator.compute_data(), cache_of(method))
@@ -158,8 +160,8 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
 
 def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
                     threads: int, timing_runs: int, path: str | Path, guard: GuardSettings,
-                    target_isa: str | None = None) -> dict:
-    """Choose numerics for `target_isa` (None: this CPU's class), method, fp32 layers (with a budget,
+                    target_isa: str | None = None, methods: Sequence[str] = tuple(CALIBRATION_METHODS)) -> dict:
+    """Choose numerics for `target_isa` (None: this CPU's class), method (of `methods`), fp32 layers (with a budget,
     `guard.max_drop`: none at first) and activation type on `calibration` images, pass the INT8
     guard on `judge`, and write `path`. Returns the build record."""
     import onnxruntime
@@ -187,15 +189,18 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
             with kept_calibrators() as made:
                 quantize_onnx(fp32, out, calibration, method, activation, [*rule_fp32, *fp32_nodes], cache_of(method), rr)
             for calibrator in made:
-                if shared := share_percentile_histograms(calibrator, cache_of):
+                if shared := share_percentile_histograms(calibrator, cache_of, methods):
                     log.info("calibration %s: its histograms also give the ranges of %s", method, ", ".join(shared))
             return out
 
-        methods = []
-        for method in CALIBRATION_METHODS:
-            methods.append({"method": method, **logit_error(logits(build(method, "uint8", [], method), calibration), reference)})
-            log.info("calibration %s: logit mse %.4f agreement %.4f", method, methods[-1]["logit_mse"], methods[-1]["agreement"])
-        method = min(methods, key=lambda r: r["logit_mse"])["method"]
+        unknown = [m for m in methods if m not in CALIBRATION_METHODS]
+        if unknown or not methods:
+            raise ValueError(f"calibration methods {unknown or '(none)'}: choose from {list(CALIBRATION_METHODS)}")
+        compared = []
+        for method in methods:
+            compared.append({"method": method, **logit_error(logits(build(method, "uint8", [], method), calibration), reference)})
+            log.info("calibration %s: logit mse %.4f agreement %.4f", method, compared[-1]["logit_mse"], compared[-1]["agreement"])
+        method = min(compared, key=lambda r: r["logit_mse"])["method"]
 
         subset = calibration[:scan_images]
         scans: list[list[dict]] = []
@@ -236,7 +241,7 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         "tool": f"onnxruntime.quantization {onnxruntime.__version__}: quantize_static, QDQ, per-channel int8 weights",
         "graph": "folded; strided-pool channels grouped; context pools as depthwise convs (onnx_export.int8_graph)",
         "calibration_method": method,
-        "calibration_methods": methods,
+        "calibration_methods": compared,
         "activation_type": activation,
         "activation_types": activations,
         "fp32_layers": sorted({module_of(n) or n.strip("/") for n in [*final["fp32_layers"], *rule_fp32]}),
