@@ -67,7 +67,7 @@ def read_reference(path: str | Path, images: np.ndarray) -> Reference:
     """A reference written by `write_reference`; refused, naming the file, if it was predicted on
     other images than `images`."""
     with np.load(path) as data:
-        if str(data["images_sha256"]) != images_digest(images) or len(data["plates"]) != len(images):
+        if str(data["images_sha256"]) != images_digest(images):
             raise ValueError(f"{path}: predicted on other images than the {len(images)} evaluated here; "
                              "delete it and rerun")
         return Reference(str(data["weights"]), data["logits"], [str(p) for p in data["plates"]])
@@ -125,9 +125,6 @@ def measure_variant(
     logits, plates = predict_plates(load_runner(spec.runtime, artifact, threads), images, variant)
     reference_plates = plates if reference is None else reference.plates
     baseline_plates = plates if baseline is None else baseline.plates
-    if len(reference_plates) != len(plates) or len(baseline_plates) != len(plates):
-        raise ValueError(f"{variant}: its reference or baseline predictions are of {len(reference_plates)} and "
-                         f"{len(baseline_plates)} images, not the {len(plates)} evaluated")
     raw, packed = size_on_disk(artifact)
     own = load_model(weights)
     macs = count_macs(own.widths, own.num_classes)
