@@ -219,6 +219,63 @@ def test_seed_traces_are_replayed_and_timed_here_then_the_search_tunes_the_rest(
     assert (origin["records"], origin["replayed"], origin["searched"]) == (2, 1, 1)
 
 
+PRUNED = "w64-32-16-32-128-64-48-48-48-256-48-48-48-256-64-256"  # the default run's channel_pruned widths
+
+
+def test_tiles_are_fitted_to_a_new_extent_two_ways():
+    from lprnet_opt.tvm.transfer import FITS, factorisations, nearest_tiles, shape_distance
+
+    assert sorted(factorisations(12, 2)) == [(1, 12), (2, 6), (3, 4), (4, 3), (6, 2), (12, 1)]
+    assert nearest_tiles([2, 1, 1, 16], 48) == [3, 1, 1, 16]  # the vector tile kept: it divides
+    assert nearest_tiles([1, 1, 1, 64], 48) == [1, 1, 1, 48]  # it does not: the nearest split
+    # one AVX-512 vector kept; the factor it gives up goes to its neighbour (ties: the inner one)
+    assert FITS["common_divisor"]([1, 1, 1, 64], 48) == [1, 1, 3, 16]
+    assert FITS["nearest"]([6, 1, 1, 3], 18) == [6, 1, 1, 3]
+    conv = [("float32", (1, 18, 44, 64)), ("float32", (1, 1, 64, 64))]
+    slim = [("float32", (1, 18, 44, 48)), ("float32", (1, 1, 64, 48))]
+    assert 0 < shape_distance(conv, slim) < shape_distance(conv, [("float32", (1, 18, 44, 16)), conv[1]])
+    assert shape_distance(conv, conv[:1]) == shape_distance(conv, [conv[0], ("float16", (1, 1, 64, 64))]) == float("inf")
+
+
+@pytest.mark.slow
+def test_a_channel_pruned_graph_replays_the_full_graphs_seed_fitted_to_its_shapes(small_plan, task_record, tmp_path):
+    from lprnet_opt.atomic import write_json
+    from lprnet_opt.model import Widths
+    from lprnet_opt.tvm.seed import choose_seed, write_seed
+    from lprnet_opt.tvm.transfer import shape_distance, tensor_shapes
+    from lprnet_opt.tvm.tune import extract_tasks
+
+    tasks_json = tmp_path / "tasks.json"
+    write_json(task_record, tasks_json)
+    tune_shard(with_trials(small_plan, 3), 1, tmp_path / "full_cache", tmp_path / "full", seed=0, population=16)
+    made = write_seed([tmp_path / "full"], tasks_json, trials=3, out=tmp_path / "seeds" / "here", per_task=1)
+    [source] = made["tasks"]  # the 1x1 conv at 64 channels, which the pruned graph has at 48
+
+    pruned = write_tasks(None, 2, tmp_path / "pruned_tasks.json", Widths.from_key(PRUNED))
+    assert pruned["graph"] == f"{task_record['graph']}_{PRUNED}"
+    folder, why = choose_seed("auto", sorted((tmp_path / "seeds").rglob("*")), pruned)
+    assert folder == tmp_path / "seeds" / "here" and "transferred" in why, why
+    other = {**pruned, "graph": f"lprnet99_other_{PRUNED}"}  # another architecture: no seed
+    assert choose_seed("auto", sorted((tmp_path / "seeds").rglob("*")), other)[0] is None
+
+    # the same conv in the pruned graph: the task nearest to the seed's, at other shapes
+    seed_shapes = tensor_shapes(next(t for t in extract_tasks(task_record["target"]) if t.task_name == source).dispatched[0])
+    distance, target = min((shape_distance(tensor_shapes(t.dispatched[0]), seed_shapes), t.task_name)
+                           for t in extract_tasks(pruned["target"], Widths.from_key(PRUNED)))
+    assert distance > 0 and pruned["workloads"][target] not in task_record["workloads"].values()
+    plan = {"target": pruned["target"], "widths": PRUNED,
+            "tasks": [{"name": target, "flops": pruned["tasks"][target], "trials": 3, "shard": 0}]}
+    warm = tune_shard(plan, 0, tmp_path / "cache", tmp_path / "warm", seed=0, population=16, warm_start=folder,
+                      seed_traces=1)
+    [row] = warm["tasks"]
+    replays = row["seed_replayed"]
+    assert replays and all(r["transferred_from"] == source for r in replays)
+    timed = [r for r in replays if r["local_ms"] is not None]
+    assert timed and row["records_after"] == 3 and row["searched"] == 3 - len(replays)
+    committed = [json.loads(line)[1] for line in records(tmp_path / "cache")]
+    assert len(committed) == 3 and all(r[1] for r in committed)  # local run times, then the search
+
+
 def _tiny_build_input():
     from tvm import te
     from tvm.s_tir.meta_schedule.builder import BuilderInput

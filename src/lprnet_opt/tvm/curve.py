@@ -84,7 +84,8 @@ def curve_of(databases: list[str | Path], tasks_json: str | Path) -> list[dict]:
 def schedule_origin(shard_dirs: list[str | Path]) -> dict:
     """Where one database's schedules came from, from its shards' summary.json: records measured
     here, seed traces replayed here (and how many failed), trials searched, and the seed."""
-    origin = {"records": 0, "replayed": 0, "replay_failed": 0, "searched": 0, "seed": None, "warm_start": None}
+    origin = {"records": 0, "replayed": 0, "replay_failed": 0, "transferred": 0, "searched": 0, "seed": None,
+              "warm_start": None}
     for folder in map(Path, shard_dirs):
         summary = json.loads((folder / "summary.json").read_text())
         origin["warm_start"] = summary.get("warm_start", origin["warm_start"])
@@ -94,6 +95,7 @@ def schedule_origin(shard_dirs: list[str | Path]) -> dict:
             replays = task.get("seed_replayed") or []
             origin["replayed"] += sum(r["local_ms"] is not None for r in replays)
             origin["replay_failed"] += sum(r["local_ms"] is None for r in replays)
+            origin["transferred"] += sum(r["local_ms"] is not None and "transferred_from" in r for r in replays)
             origin["searched"] += task.get("searched", task["records_after"] - task["records_before"])
     return origin
 
@@ -101,6 +103,7 @@ def schedule_origin(shard_dirs: list[str | Path]) -> dict:
 def origin_sentence(origin: dict) -> str:
     """One line for the report: '545 records measured here: 57 seed traces replayed here, ...'."""
     text = (f"{origin['records']} records measured on this machine: {origin['replayed']} seed traces replayed here"
+            + (f" ({origin['transferred']} of them fitted from other shapes)" if origin.get("transferred") else "")
             + (f" ({origin['replay_failed']} failed here)" if origin["replay_failed"] else "")
             + f", {origin['searched']} trials searched in this run")
     seed = origin["seed"]

@@ -32,6 +32,7 @@ from .. import isa
 from ..atomic import read_json, write_json
 from ..tvm_setup import import_tvm, make_target
 from .curve import database_records
+from .transfer import Transferred
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,24 @@ def choose_seed(setting: str, seed_files: list[str | Path], tasks: dict) -> tupl
             raise FileNotFoundError(f"config key tvm.warm_start: {folder} is not a seed folder (no {PROVENANCE})")
         made = read_json(folder / PROVENANCE)
         return folder, f"seed {folder} ({made['isa_class']}) as configured, for a {wanted} target"
-    seeds = {}
+    by_graph: dict[str, dict[str, Path]] = {}
     for provenance in sorted(Path(f) for f in seed_files if Path(f).name == PROVENANCE):
         made = read_json(provenance)
-        if made["graph"] == tasks["graph"]:
-            seeds[made["isa_class"]] = provenance.parent
-    chosen = pick_class(list(seeds), wanted)
-    if chosen is None:
-        return None, (f"no seed for graph {tasks['graph']} and a {wanted} target "
-                      f"(seeds for it: {sorted(seeds) or 'none'}): tuned from scratch")
-    return seeds[chosen], f"seed {seeds[chosen]} ({chosen}) for a {wanted} target"
+        by_graph.setdefault(made["graph"], {})[made["isa_class"]] = provenance.parent
+    # A channel-pruned graph's key is the full graph's plus its widths (tvm_setup.graph_key):
+    # without a seed of its own it takes the full graph's, whose traces transfer.transfer fits.
+    full_graph = tasks["graph"].removesuffix(f"_{tasks['widths']}")
+    for graph in dict.fromkeys([tasks["graph"], full_graph]):
+        chosen = pick_class(list(by_graph.get(graph, {})), wanted)
+        if chosen is not None:
+            folder = by_graph[graph][chosen]
+            if graph == tasks["graph"]:
+                return folder, f"seed {folder} ({chosen}) for a {wanted} target"
+            return folder, (f"seed {folder} ({chosen}) of the full-width graph for a {wanted} target, "
+                            f"its traces transferred to widths {tasks['widths']}")
+    seeds = by_graph.get(tasks["graph"], {})
+    return None, (f"no seed for graph {tasks['graph']} and a {wanted} target "
+                  f"(seeds for it: {sorted(seeds) or 'none'}): tuned from scratch")
 
 
 def best_records(shard_dirs: list[str | Path], workloads: dict[str, str], per_task: int) -> dict[str, dict]:
@@ -153,6 +162,17 @@ class Seed:
         # Names the seed in the shard's replay log, so a changed seed is replayed again.
         self.id = digest.hexdigest()[:16]
         self.database = ms.database.JSONDatabase(work_dir=str(self._tmp), allow_missing=False)
+        self._workloads: list | None = None
+
+    def workloads(self) -> list[tuple[str, object]]:
+        """The seed's tasks as (name, workload module), in the order write_seed wrote them."""
+        from tvm.s_tir.meta_schedule.database import Workload
+
+        if self._workloads is None:
+            lines = (self._tmp / FILES[0]).read_text().splitlines()
+            self._workloads = [(name, Workload.from_json(json.loads(line)).mod)
+                               for name, line in zip(sorted(self.provenance["tasks"]), lines)]
+        return self._workloads
 
     def top(self, mod, k: int) -> list:
         if not self.database.has_workload(mod):
@@ -166,7 +186,7 @@ class Seed:
 def replay(todo: dict[str, tuple], database, builder, runner) -> dict[str, list[dict]]:
     """Build and time seed traces here, all in one batch; commit the working ones with local times.
 
-    `todo` maps task names to (task, seed records). Returns, per task and record, the seed's
+    `todo` maps task names to (task, seed records or transfer.Transferred traces). Returns, per task and record, the seed's
     milliseconds and the local ones (None when the trace did not apply, build or run here: a seed
     from another class of CPU may not).
 
@@ -187,6 +207,8 @@ def replay(todo: dict[str, tuple], database, builder, runner) -> dict[str, list[
         for record in records:
             outcome = {"seed_ms": round(sum(float(x) for x in record.run_secs) / len(record.run_secs) * 1e3, 5),
                        "local_ms": None}
+            if isinstance(record, Transferred):  # seed_ms is then its source task's time there
+                outcome["transferred_from"] = record.source
             outcomes[name].append(outcome)
             try:
                 sch = Schedule(task.dispatched[0])

@@ -19,6 +19,7 @@ from ..model import DENSE, LPRNet, Widths
 from .database import records_for, repair_database, snapshot
 from .graph import export_relax, fuse_for_tuning
 from .seed import Seed, replay
+from .transfer import transfer
 from ..tvm_setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,12 @@ def tune_context(task, work_dir: str, population: int, seed: int):
                           rand_state=seed, num_threads="physical").clone()
 
 
+def seed_traces_for(task, seed: Seed, k: int) -> list:
+    """The seed's top `k` records for this task's workload, or, for a workload the seed lacks (a
+    channel-pruned graph's), the nearest seed task's traces fitted to it (transfer.transfer)."""
+    return seed.top(task.dispatched[0], k) or transfer(task, seed, k)
+
+
 def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128,
                warm_start: str | Path | None = None, seed_traces: int = 2) -> dict:
     """Bring every task of one shard up to its planned trial count, then snapshot the database.
@@ -200,7 +207,7 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     summary, start = [], time.perf_counter()
     try:
         if seed_db:  # every task's seed traces first, in one batch (seed.replay says why)
-            todo = {e["name"]: (tasks[e["name"]], seed_db.top(tasks[e["name"]].dispatched[0], seed_traces))
+            todo = {e["name"]: (tasks[e["name"]], seed_traces_for(tasks[e["name"]], seed_db, seed_traces))
                     for e in mine if e["name"] not in replayed_here}
             before_replay = {name: records_for(database, task) for name, (task, _) in todo.items()}
             replayed_here.update(replay(todo, database, builder, runner) if todo else {})
