@@ -56,6 +56,7 @@ rule tvm_tune_shard:
         # Seed schedules, replayed and timed here before the search (tvm/seed.py).
         warm_start=config["tvm"]["warm_start"],
         seed_traces=config["tvm"]["seed_traces"],
+        cost_model=config["tvm"]["cost_model"],
     script:
         "../scripts/tvm_tune_shard.py"
 

@@ -18,5 +18,5 @@ logging.getLogger("lprnet_opt").info("warm start: %s", why)
 shard = int(snakemake.wildcards.shard)
 plan = plan_trials(tasks, p.trials, p.min_trials, p.shards)
 summary = tune_shard(plan, shard, cache_folder(p.cache_root, tasks, shard), snakemake.output[0], p.seed,
-                     p.population, warm_start, p.seed_traces)
+                     p.population, warm_start, p.seed_traces, p.cost_model)
 write_json({**summary, "warm_start": why}, f"{snakemake.output[0]}/summary.json")

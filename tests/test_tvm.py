@@ -122,8 +122,27 @@ def test_raised_budget_continues_from_the_database_and_keeps_every_record(small_
     raised = tune_shard(with_trials(small_plan, 4), 0, cache, out / "c", seed=0, population=16)
     after = records(cache)
     assert again["tasks"][0]["records_before"] == 2 and raised["tasks"][0]["records_after"] == 4
+    assert raised["cost_model"] == "per_task" and "cost_model_fed" not in raised["tasks"][0]  # the default
     assert after[: len(before)] == before and len(after) == 4  # only grows
     assert records(out / "c") == after  # the job's output is a snapshot of the cache
+
+
+@pytest.mark.slow
+def test_one_cost_model_serves_the_shard_and_has_data_before_the_second_task(small_plan, tmp_path):
+    """tvm.cost_model: shared. The model the second task's search starts with has trained on the
+    first task's measurements (MetaSchedule's model per task had none), and a resumed shard's
+    model starts from the records already in the database."""
+    plan = {**small_plan, "tasks": [{**e, "trials": 3, "shard": 0} for e in small_plan["tasks"]]}
+    summary = tune_shard(plan, 0, tmp_path / "cache", tmp_path / "out", seed=0, population=16, cost_model="shared")
+    first, second = summary["tasks"]
+    assert summary["cost_model"] == "shared"
+    assert first["cost_model_fed"] == 0 and first["cost_model_samples"] == 0
+    assert second["cost_model_fed"] == 0 and second["cost_model_samples"] >= 3
+    raised = tune_shard(with_trials(plan, 4), 0, tmp_path / "cache", tmp_path / "out2", seed=0, population=16,
+                        cost_model="shared")
+    assert raised["tasks"][0]["cost_model_fed"] == 3 and raised["tasks"][0]["searched"] == 1
+    with pytest.raises(ValueError, match="config key tvm.cost_model"):
+        tune_shard(plan, 0, tmp_path / "cache", tmp_path / "out3", seed=0, cost_model="sharde")
 
 
 @pytest.mark.slow

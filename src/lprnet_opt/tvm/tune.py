@@ -169,6 +169,47 @@ def tune_context(task, work_dir: str, population: int, seed: int):
                           rand_state=seed, num_threads="physical").clone()
 
 
+COST_MODELS = ("per_task", "shared")
+
+
+def shard_cost_model(setting: str, cores: int | None):
+    """The cost model a shard's searches use (config key tvm.cost_model).
+
+    "per_task" is MetaSchedule's default: `tune_tasks` makes a new XGBModel per call, which
+    predicts uniform noise until it has 100 measurements, so at the default budgets (6-70 trials
+    a task) every search was random. "shared" is one model for the whole shard with a warm-up of
+    16, trained on every task's measurements (labels are normalised per workload, so tasks mix
+    soundly) and fed each task's database records before its search (feed_records).
+    """
+    if setting not in COST_MODELS:
+        raise ValueError(f"config key tvm.cost_model: {setting!r} is not one of {COST_MODELS}")
+    if setting == "per_task":
+        return "xgb"
+    from tvm.s_tir.meta_schedule.cost_model import XGBModel
+
+    return XGBModel(num_warmup_samples=16, num_tuning_cores=cores, verbose_eval=0)
+
+
+def feed_records(model, context, database, task) -> int:
+    """Train `model` on the records the database holds for `task` (seed replays, a killed or
+    smaller earlier run), so a resumed search does not start from an empty model; returns how many."""
+    from tvm.s_tir import Schedule
+    from tvm.s_tir.meta_schedule.runner import RunnerResult
+    from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate
+
+    mod = task.dispatched[0]
+    if not database.has_workload(mod):
+        return 0
+    candidates, results = [], []
+    for record in database.get_top_k(database.commit_workload(mod), 10**6):
+        sch = Schedule(mod)
+        record.trace.apply_to_schedule(sch, remove_postproc=False)
+        candidates.append(MeasureCandidate(sch, record.args_info))
+        results.append(RunnerResult(record.run_secs, None))
+    model.update(context, candidates, results)
+    return len(candidates)
+
+
 def seed_traces_for(task, seed: Seed, k: int) -> list:
     """The seed's top `k` records for this task's workload, or, for a workload the seed lacks (a
     channel-pruned graph's), the nearest seed task's traces fitted to it (transfer.transfer)."""
@@ -176,7 +217,7 @@ def seed_traces_for(task, seed: Seed, k: int) -> list:
 
 
 def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128,
-               warm_start: str | Path | None = None, seed_traces: int = 2) -> dict:
+               warm_start: str | Path | None = None, seed_traces: int = 2, cost_model: str = "per_task") -> dict:
     """Bring every task of one shard up to its planned trial count, then snapshot the database.
 
     With a seed folder (`warm_start`, chosen by seed.choose_seed), each task's top `seed_traces` seed traces are
@@ -201,6 +242,7 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     replay_log_path = cache / "seed_replayed.json"
     replay_log = read_json(replay_log_path) if replay_log_path.exists() else {}
     replayed_here = replay_log.setdefault(seed_db.id, {}) if seed_db else {}
+    model = shard_cost_model(cost_model, plan["target"].get("num-cores"))
     candidates = CandidateBuilder(workers=plan["target"].get("num-cores") or 1)
     builder = candidates.builder()
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
@@ -226,8 +268,12 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
                      shard, i, len(mine), entry["name"], with_seed, with_seed - before, entry["trials"], max(need, 0))
             if need > 0:
                 context = tune_context(task, str(cache), population, seed)
+                if not isinstance(model, str):
+                    row["cost_model_fed"] = feed_records(model, context, database, task)
+                    row["cost_model_samples"] = model.data_size  # what the search starts with
                 ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
-                                   num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database)
+                                   num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database,
+                                   cost_model=model)
             row.update(searched=max(need, 0), records_after=records_for(database, task))
             summary.append(row)
     finally:
@@ -235,6 +281,6 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
         if seed_db:
             seed_db.close()
     snapshot(cache, out)
-    return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "tasks": summary,
+    return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "cost_model": cost_model, "tasks": summary,
             "seed": ({"folder": str(warm_start), "id": seed_db.id,
                       **{k: v for k, v in seed_db.provenance.items() if k != "tasks"}} if seed_db else None)}
