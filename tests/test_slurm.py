@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -19,6 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 
 def slurm_ready() -> str | None:
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "the SLURM executor plugin is not installed: python -m pip install -e '.[slurm]' -c constraints.txt"
     if not shutil.which("sbatch"):
         return "sbatch not found: SLURM is not installed (CI installs it with .ci/start-slurm.sh)"
     state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
