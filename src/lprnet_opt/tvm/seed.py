@@ -186,9 +186,9 @@ class Seed:
 def replay(todo: dict[str, tuple], database, builder, runner) -> dict[str, list[dict]]:
     """Build and time seed traces here, all in one batch; commit the working ones with local times.
 
-    `todo` maps task names to (task, seed records or transfer.Transferred traces). Returns, per task and record, the seed's
-    milliseconds and the local ones (None when the trace did not apply, build or run here: a seed
-    from another class of CPU may not).
+    `todo` maps task names to (task, seed records or transfer.Transferred traces). Returns, per
+    task and record, the seed's milliseconds and the local ones (None when the trace did not
+    apply, build or run here: a seed from another class of CPU may not).
 
     The first candidate of a runner batch runs cold: the same kernel measured 0.061-0.066 ms
     first in a batch and 0.029-0.031 ms after it, in every repeat (AMD EPYC, AVX-512). So the

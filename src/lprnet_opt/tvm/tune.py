@@ -179,7 +179,9 @@ def shard_cost_model(setting: str, cores: int | None):
     predicts uniform noise until it has 100 measurements, so at the default budgets (6-70 trials
     a task) every search was random. "shared" is one model for the whole shard with a warm-up of
     16, trained on every task's measurements (labels are normalised per workload, so tasks mix
-    soundly) and fed each task's database records before its search (feed_records).
+    soundly) and fed each task's database records before its search (feed_records). At 512
+    trials from scratch "shared" won one pair of three against "per_task" (the search's seed
+    moved the library by 12-30%, docs/tvm-tuning.md), so it is not the default.
     """
     if setting not in COST_MODELS:
         raise ValueError(f"config key tvm.cost_model: {setting!r} is not one of {COST_MODELS}")
@@ -212,7 +214,7 @@ def feed_records(model, context, database, task) -> int:
 
 def seed_traces_for(task, seed: Seed, k: int) -> list:
     """The seed's top `k` records for this task's workload, or, for a workload the seed lacks (a
-    channel-pruned graph's), the nearest seed task's traces fitted to it (transfer.transfer)."""
+    channel-pruned graph's), the nearest seed tasks' traces fitted to it (transfer.transfer)."""
     return seed.top(task.dispatched[0], k) or transfer(task, seed, k)
 
 
