@@ -196,16 +196,25 @@ def test_target_class_comes_from_the_target_not_the_host():
     assert target_isa({"kind": "llvm", "mcpu": "emeraldrapids", "num-cores": 2}) == "amx"
 
 
+def seed_from_shard(plan: dict, task_record: dict, shard: int, tmp_path: Path) -> dict:
+    """A real seed, `tmp_path/seeds/here`, written from a 3-trial tuning of one shard of `plan`
+    (its best record per task); returns its provenance."""
+    from lprnet_opt.atomic import write_json
+    from lprnet_opt.tvm.seed import write_seed
+
+    tasks_json = tmp_path / "tasks.json"
+    write_json(task_record, tasks_json)
+    tune_shard(with_trials(plan, 3), shard, tmp_path / "full_cache", tmp_path / "full", seed=0, population=16)
+    return write_seed([tmp_path / "full"], tasks_json, trials=3, out=tmp_path / "seeds" / "here", per_task=1)
+
+
 @pytest.mark.slow
 def test_seed_traces_are_replayed_and_timed_here_then_the_search_tunes_the_rest(small_plan, task_record, tmp_path):
     from lprnet_opt.atomic import write_json
     from lprnet_opt.tvm.curve import schedule_origin
-    from lprnet_opt.tvm.seed import choose_seed, write_seed
+    from lprnet_opt.tvm.seed import choose_seed
 
-    tasks_json = tmp_path / "tasks.json"
-    write_json(task_record, tasks_json)
-    tune_shard(with_trials(small_plan, 3), 0, tmp_path / "full_cache", tmp_path / "full", seed=0, population=16)
-    made = write_seed([tmp_path / "full"], tasks_json, trials=3, out=tmp_path / "seeds" / "here", per_task=1)
+    made = seed_from_shard(small_plan, task_record, 0, tmp_path)
     name = small_plan["tasks"][0]["name"]
     assert list(made["tasks"]) == [name] and made["graph"] == task_record["graph"] and made["trials"] == 3
 
@@ -258,16 +267,12 @@ def test_tiles_are_fitted_to_a_new_extent_two_ways():
 
 @pytest.mark.slow
 def test_a_channel_pruned_graph_replays_the_full_graphs_seed_fitted_to_its_shapes(small_plan, task_record, tmp_path):
-    from lprnet_opt.atomic import write_json
     from lprnet_opt.model import Widths
-    from lprnet_opt.tvm.seed import choose_seed, write_seed
+    from lprnet_opt.tvm.seed import choose_seed
     from lprnet_opt.tvm.transfer import shape_distance, tensor_shapes
     from lprnet_opt.tvm.tune import extract_tasks
 
-    tasks_json = tmp_path / "tasks.json"
-    write_json(task_record, tasks_json)
-    tune_shard(with_trials(small_plan, 3), 1, tmp_path / "full_cache", tmp_path / "full", seed=0, population=16)
-    made = write_seed([tmp_path / "full"], tasks_json, trials=3, out=tmp_path / "seeds" / "here", per_task=1)
+    made = seed_from_shard(small_plan, task_record, 1, tmp_path)
     [source] = made["tasks"]  # the 1x1 conv at 64 channels, which the pruned graph has at 48
 
     pruned = write_tasks(None, 2, tmp_path / "pruned_tasks.json", Widths.from_key(PRUNED))

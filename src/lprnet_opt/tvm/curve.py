@@ -103,7 +103,7 @@ def schedule_origin(shard_dirs: list[str | Path]) -> dict:
 def origin_sentence(origin: dict) -> str:
     """One line for the report: '545 records measured here: 57 seed traces replayed here, ...'."""
     text = (f"{origin['records']} records measured on this machine: {origin['replayed']} seed traces replayed here"
-            + (f" ({origin['transferred']} of them fitted from other shapes)" if origin.get("transferred") else "")
+            + (f" ({origin['transferred']} of them fitted from other shapes)" if origin["transferred"] else "")
             + (f" ({origin['replay_failed']} failed here)" if origin["replay_failed"] else "")
             + f", {origin['searched']} trials searched in this run")
     seed = origin["seed"]

@@ -15,12 +15,9 @@ counts only with its local time.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
