@@ -145,6 +145,29 @@ def test_one_cost_model_serves_the_shard_and_has_data_before_the_second_task(sma
         tune_shard(plan, 0, tmp_path / "cache", tmp_path / "out3", seed=0, cost_model="sharde")
 
 
+def test_the_early_cost_model_is_new_per_task_and_steers_after_one_batch():
+    from lprnet_opt.tvm.tune import EARLY_WARMUP, shard_cost_model, task_cost_model
+
+    assert shard_cost_model("per_task_early", 2) is None  # nothing shared between tasks
+    first, second = (task_cost_model("per_task_early", None, 2) for _ in range(2))
+    assert first is not second and first.num_warmup_samples == EARLY_WARMUP == 16  # MetaSchedule's: 100
+    assert task_cost_model("per_task", None, 2) == "xgb"  # MetaSchedule's own, made inside tune_tasks
+
+
+@pytest.mark.slow
+def test_the_early_cost_model_learns_from_its_own_task_only(small_plan, tmp_path):
+    """tvm.cost_model: per_task_early. Unlike the shared model, the second task's model starts
+    empty; a resumed shard feeds each task's model that task's 3 records, not the shard's 6."""
+    plan = {**small_plan, "tasks": [{**e, "trials": 3, "shard": 0} for e in small_plan["tasks"]]}
+    summary = tune_shard(plan, 0, tmp_path / "cache", tmp_path / "out", seed=0, population=16,
+                         cost_model="per_task_early")
+    assert summary["cost_model"] == "per_task_early"
+    assert [(t["cost_model_fed"], t["cost_model_samples"]) for t in summary["tasks"]] == [(0, 0), (0, 0)]
+    raised = tune_shard(with_trials(plan, 4), 0, tmp_path / "cache", tmp_path / "out2", seed=0, population=16,
+                        cost_model="per_task_early")
+    assert [(t["cost_model_fed"], t["cost_model_samples"], t["searched"]) for t in raised["tasks"]] == [(3, 3, 1)] * 2
+
+
 @pytest.mark.slow
 def test_tuning_curve_reads_each_task_in_trial_order(small_plan, task_record, tmp_path):
     from lprnet_opt.tvm.curve import task_run_times, tuning_curve
