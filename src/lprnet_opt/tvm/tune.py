@@ -170,8 +170,9 @@ def tune_context(task, work_dir: str, population: int, seed: int):
 
 
 COST_MODELS = ("per_task", "per_task_early", "shared")
-# One batch of candidates (tune_shard measures 16 at a time): the model steers from the second.
-EARLY_WARMUP = 16
+CANDIDATES_PER_BATCH = 16  # candidates built and timed per search iteration
+# One batch: the early model steers from the second.
+EARLY_WARMUP = CANDIDATES_PER_BATCH
 
 
 def early_model(cores: int | None):
@@ -240,7 +241,8 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     """
     # Candidates run in the runner's worker processes, which inherit TVM_NUM_THREADS; without
     # it TVM takes half the logical CPUs and would time 2-core schedules on 1 thread here.
-    warm_up_tvm(plan["target"].get("num-cores"))
+    cores = plan["target"].get("num-cores")
+    warm_up_tvm(cores)
     from tvm.s_tir import meta_schedule as ms
 
     tasks = {t.task_name: t for t in extract_tasks(plan["target"], Widths.from_key(plan["widths"]))}
@@ -256,8 +258,8 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     replay_log_path = cache / "seed_replayed.json"
     replay_log = read_json(replay_log_path) if replay_log_path.exists() else {}
     replayed_here = replay_log.setdefault(seed_db.id, {}) if seed_db else {}
-    shard_model = shard_cost_model(cost_model, plan["target"].get("num-cores"))
-    candidates = CandidateBuilder(workers=plan["target"].get("num-cores") or 1)
+    shard_model = shard_cost_model(cost_model, cores)
+    candidates = CandidateBuilder(workers=cores or 1)
     builder = candidates.builder()
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
     summary, start = [], time.perf_counter()
@@ -282,13 +284,13 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
                      shard, i, len(mine), entry["name"], with_seed, with_seed - before, entry["trials"], max(need, 0))
             if need > 0:
                 context = tune_context(task, str(cache), population, seed)
-                task_model = task_cost_model(cost_model, shard_model, plan["target"].get("num-cores"))
+                task_model = task_cost_model(cost_model, shard_model, cores)
                 if not isinstance(task_model, str):
                     row["cost_model_fed"] = feed_records(task_model, context, database, task)
                     row["cost_model_samples"] = task_model.data_size  # what the search starts with
                 ms.tune.tune_tasks(tasks=[context], task_weights=[task.weight], work_dir=str(cache), max_trials_global=need,
-                                   num_trials_per_iter=min(need, 16), builder=builder, runner=runner, database=database,
-                                   cost_model=task_model)
+                                   num_trials_per_iter=min(need, CANDIDATES_PER_BATCH), builder=builder, runner=runner,
+                                   database=database, cost_model=task_model)
             row.update(searched=max(need, 0), records_after=records_for(database, task))
             summary.append(row)
     finally:
