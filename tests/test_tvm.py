@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from lprnet_opt import tvm_setup
+from lprnet_opt.geometry import BATCH1_SHAPE
 from lprnet_opt.tvm.database import merge_databases
 from lprnet_opt.tvm.plan import allocate_trials, plan_trials
 from lprnet_opt.tvm_setup import TVMSetupError, host_target, make_target
@@ -358,12 +361,35 @@ def test_kernel_profile_times_every_kernel_the_graph_calls(tmp_path):
     from lprnet_opt.tvm.profile import kernel_times
 
     ms.database.JSONDatabase(work_dir=str(tmp_path), allow_missing=True)  # empty: default schedules
-    rows = kernel_times(host_target(2), tmp_path, number=1, repeat=1)
+    rows = kernel_times(host_target(2), tmp_path, number=1, repeat=1, rounds=3)
     assert len(rows) == 33 and sum(r["calls"] for r in rows) == 36
     assert all(r["ms_per_call"] > 0 and r["ms_per_inference"] == pytest.approx(r["ms_per_call"] * r["calls"], rel=1e-3)
                for r in rows)
     assert all(r["gflops"] > 0 for r in rows if r["kernel"].startswith("fused_conv2d"))
     assert [r["ms_per_inference"] for r in rows] == sorted((r["ms_per_inference"] for r in rows), reverse=True)
+    assert all(r["ms_in_sequence"] > 0 for r in rows)
+
+
+def test_kernels_called_in_graph_order_compute_the_model(tmp_path):
+    """The in-sequence timing runs the real graph: its last kernel's output is the model's logits."""
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+
+    from lprnet_opt.model import LPRNet
+    from lprnet_opt.tvm.profile import graph_calls, run_in_sequence, tuned_graph
+
+    ms.database.JSONDatabase(work_dir=str(tmp_path), allow_missing=True)
+    torch.manual_seed(0)
+    model = LPRNet().eval()
+    mod, target = tuned_graph(host_target(2), tmp_path, model)
+    kernels = {name: tvm.compile(tvm.IRModule({"main": mod[name].with_attr("global_symbol", "main")}),
+                                 target=target)["main"] for name in {name for name, _, _ in graph_calls(mod)}}
+    image = np.random.default_rng(0).uniform(-1, 1, BATCH1_SHAPE).astype("float32")
+    nanoseconds, logits = run_in_sequence(mod, kernels, image, rounds=2)
+    assert len(nanoseconds) == 36 and all(len(times) == 2 for times in nanoseconds)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(image)).numpy()
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_tuning_context_ignores_handlers_that_others_put_on_metaschedule_logger(tmp_path):

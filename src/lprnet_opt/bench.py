@@ -127,7 +127,8 @@ def kernel_profile(database: Path, library: Path | None, threads: int, warmup: i
     import_tvm(threads)
     rows = kernel_times(host_target(threads), database)
     rows.append({"kernel": "sum of kernels", "calls": sum(r["calls"] for r in rows),
-                 "ms_per_inference": round(sum(r["ms_per_inference"] for r in rows), 4)})
+                 "ms_per_inference": round(sum(r["ms_per_inference"] for r in rows), 4),
+                 "ms_in_sequence": round(sum(r["ms_in_sequence"] for r in rows), 4)})
     if library:
         whole = time_interleaved({"library": load_runner("tvm_vm", library, threads)}, random_images(1), warmup, runs)["library"]
         rows.append({"kernel": f"whole call ({library})", "ms_per_inference": round(spread(whole)["median"], 4)})
