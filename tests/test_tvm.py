@@ -372,18 +372,16 @@ def test_kernel_profile_times_every_kernel_the_graph_calls(tmp_path):
 
 def test_kernels_called_in_graph_order_compute_the_model(tmp_path):
     """The in-sequence timing runs the real graph: its last kernel's output is the model's logits."""
-    import tvm
     from tvm.s_tir import meta_schedule as ms
 
     from lprnet_opt.model import LPRNet
-    from lprnet_opt.tvm.profile import graph_calls, run_in_sequence, tuned_graph
+    from lprnet_opt.tvm.profile import build_kernel, graph_calls, run_in_sequence, tuned_graph
 
     ms.database.JSONDatabase(work_dir=str(tmp_path), allow_missing=True)
     torch.manual_seed(0)
     model = LPRNet().eval()
     mod, target = tuned_graph(host_target(2), tmp_path, model)
-    kernels = {name: tvm.compile(tvm.IRModule({"main": mod[name].with_attr("global_symbol", "main")}),
-                                 target=target)["main"] for name in {name for name, _, _ in graph_calls(mod)}}
+    kernels = {name: build_kernel(mod[name], target)["main"] for name in {name for name, _, _ in graph_calls(mod)}}
     image = np.random.default_rng(0).uniform(-1, 1, BATCH1_SHAPE).astype("float32")
     nanoseconds, logits = run_in_sequence(mod, kernels, image, rounds=2)
     assert len(nanoseconds) == 36 and all(len(times) == 2 for times in nanoseconds)

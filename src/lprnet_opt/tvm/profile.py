@@ -53,6 +53,12 @@ def kernel_calls(mod) -> tuple[Counter, dict[str, list]]:
     return calls, signatures
 
 
+def build_kernel(func, target):
+    """One tuned PrimFunc of the graph compiled alone, as a module whose "main" calls it."""
+    tvm = import_tvm()
+    return tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target)
+
+
 def run_in_sequence(mod, kernels: dict, image: np.ndarray, rounds: int) -> tuple[list[list[int]], np.ndarray]:
     """Call every kernel of `main` in order, `rounds` times, on the intermediates the calls
     before it wrote; returns each call's nanoseconds per round, and `main`'s output."""
@@ -91,13 +97,12 @@ def kernel_times(target_spec: dict, database_dir: str | Path, number: int = 50, 
         name = gvar.name_hint
         if name not in calls:
             continue
-        alone = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
-        library = tvm.compile(alone, target=target)
+        library = build_kernel(func, target)
         kernels[name] = library["main"]
         args = [tvm.runtime.tensor(rng.uniform(-1, 1, shape).astype(dtype)) for shape, dtype in signatures[name]]
         timer = library.mod.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat)
         per_call = float(np.median(timer(*args).results)) * 1e3
-        flops = float(estimate_tir_flops(alone))
+        flops = float(estimate_tir_flops(tvm.IRModule({"main": func})))
         rows.append({"kernel": name, "calls": calls[name], "ms_per_call": round(per_call, 4),
                      "ms_per_inference": round(per_call * calls[name], 4),
                      "gflops": round(flops / per_call / 1e6, 1) if flops > 1e5 else None})
