@@ -22,6 +22,7 @@ rule deploy:
         runtime=5,
     params:
         kind=lambda w: VARIANTS[w.variant]["kind"],
+        precision=lambda w: kinds.precision_of(w.variant, VARIANTS),
         threads=config["threads"],
     script:
         "../scripts/deploy.py"

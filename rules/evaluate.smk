@@ -43,5 +43,6 @@ rule measure:
         threads=config["threads"],
         kind=lambda w: VARIANTS[w.variant]["kind"],
         source=lambda w: VARIANTS[w.variant].get("source"),
+        precision=lambda w: kinds.precision_of(w.variant, VARIANTS),
     script:
         "../scripts/measure.py"

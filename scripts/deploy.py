@@ -7,4 +7,4 @@ setup_job(snakemake.log[0])
 out = snakemake.output
 build_bundle(snakemake.wildcards.variant, snakemake.params.kind, snakemake.input.artifact, snakemake.params.threads,
              model_folder=out.model, predict_path=out.predict, requirements_path=out.requirements,
-             record_path=out.bundle)
+             record_path=out.bundle, precision=snakemake.params.precision)

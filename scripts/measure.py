@@ -24,5 +24,6 @@ record = measure_variant(
     threads=snakemake.params.threads,
     build=read_json(build_info[0]) if build_info else {},
     source=snakemake.params.source,
+    precision=snakemake.params.precision,
 )
 write_record(record, snakemake.output[0])

@@ -60,6 +60,7 @@ TINY = {
         "channel_pruned_onnx": {"kind": "onnx", "source": "channel_pruned"},
         "onnxruntime": {"kind": "onnx"},
         "openvino": {"kind": "openvino"},
+        "openvino_bf16": {"kind": "openvino", "precision": "bf16"},
         "torch_compile": {"kind": "torch_compile"},
     },
 }

@@ -42,6 +42,14 @@ ONEDNN_CAPS = {
     "AVX512_CORE_FP16": {"avx2", "avx_vnni", "avx512", "avx512_vnni"},
     "AVX10_1_512": {"avx2", "avx_vnni", "avx512", "avx512_vnni"},
 }
+# bf16 compute, apart from the INT8 classes (which also choose TVM seeds): the cpuinfo flag of
+# each, most capable first, and the ONEDNN_MAX_CPU_ISA values that leave it usable.
+BF16_FEATURES = (("amx_bf16", "amx_bf16"), ("avx512_bf16", "avx512_bf16"))
+BF16_CAPS = {
+    "amx_bf16": {"AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_2_512_AMX_2"},
+    "avx512_bf16": {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX",
+                    "AVX512_CORE_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2"},
+}
 # Where an artifact keeps the class it was built for (PT2E extra file, ONNX metadata, IR rt_info).
 NOTE_KEY = "lprnet_opt_isa"
 
@@ -82,6 +90,17 @@ def isa_class(onednn: bool = True, flags: set[str] | None = None, cap: str | Non
     if onednn and cap and cap.upper() in ONEDNN_CAPS:
         features &= ONEDNN_CAPS[cap.upper()]
     return class_of_features(features)
+
+
+def bf16_capability(onednn: bool = True, flags: set[str] | None = None, cap: str | None = None) -> str:
+    """This CPU's bf16 compute: "amx_bf16", "avx512_bf16" or "none", as `onednn` kernels see it
+    (capped by ONEDNN_MAX_CPU_ISA, read from the environment when `cap` is None)."""
+    flags = cpu_flags() if flags is None else flags
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") if cap is None else cap
+    for name, flag in BF16_FEATURES:
+        if flag in flags and not (onednn and cap and cap.upper() not in BF16_CAPS[name]):
+            return name
+    return "none"
 
 
 def has_vnni(isa: str) -> bool:

@@ -41,6 +41,9 @@ class Kind:
     reference: str = "source"
     # Shown on the report's accuracy-against-sparsity chart.
     sweep: bool = False
+    # Precisions its runtime can run the float model in (config `precision`, default "f32"); a
+    # non-f32 variant is checked against its fp32 source (rule precision_guard, PRECISION_CHECK).
+    precisions: tuple[str, ...] = ("f32",)
     # Three lines that load the artifact ({artifact}) with its runtime and run one plate
     # (preprocessed, float32, (1, 3, 24, 94)) into `logits`: the report shows them and
     # tests/test_pipeline.py runs each. Only state_dict kinds need this project (LPRNet's class).
@@ -53,13 +56,15 @@ with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""
 _ONNX = """import numpy as np, onnxruntime as ort
 session = ort.InferenceSession("{artifact}", providers=["CPUExecutionProvider"])
 logits = session.run(None, {{"images": np.zeros((1, 3, 24, 94), np.float32)}})[0]"""
-_OPENVINO = """import numpy as np, openvino as ov  # f32: fp32 layers stay fp32 on CPUs with bf16
-model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT": "f32"}})
+_OPENVINO = """import numpy as np, openvino as ov  # the hint always set: unset, AVX-512 CPUs run bf16
+model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT": "{precision}"}})
 logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""
 
 
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
 FP32_SOURCES = ("baseline", "pruned", "channel_pruned")
+# Float precisions a runtime may run a float model in besides f32 (the default).
+FLOAT_PRECISIONS = ("f32", "bf16")
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -90,8 +95,9 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
         # One ONNX export per source, shared by the ONNX Runtime and OpenVINO rows.
         Kind("onnx", "ONNX Runtime fp32 peer", runtime="onnx_runtime",
              artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES, snippet=_ONNX),
-        Kind("openvino", "OpenVINO fp32 peer, on the ONNX export", runtime="openvino_runtime",
-             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES,
+        Kind("openvino", "OpenVINO peer (f32, or bf16 by `precision`), on the ONNX export",
+             runtime="openvino_runtime", artifact="results/onnx/{source}.onnx", rule="onnx_export",
+             sources=FP32_SOURCES, params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS,
              snippet=_OPENVINO),
         Kind("onnx_int8", "static INT8 by onnxruntime.quantization (QDQ), on ONNX Runtime",
              runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
@@ -101,9 +107,10 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              artifact="results/openvino_int8/{variant}.xml", rule="openvino_int8",
              build_info="results/openvino_int8/{variant}.json", sources=FP32_SOURCES,
              params=("max_drop?",), snippet=_OPENVINO),
-        Kind("torch_compile", "torch.compile (inductor) peer of the source weights",
+        Kind("torch_compile", "torch.compile (inductor) peer of the source weights (f32, or bf16 by `precision`)",
              runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
-             snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class
+             params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS,
+             snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class; bf16: runtimes/inductor.py
 model = torch.compile(load_model("{artifact}").eval())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
     )
@@ -136,9 +143,21 @@ def artifact_of(variant: str, variants: Mapping[str, Mapping], baseline_weights:
     return kind.artifact.format(**fields)
 
 
+# Rule precision_guard: a non-f32 variant's read-back precision and its check against its fp32 source.
+PRECISION_CHECK = "results/precision/{variant}.json"
+
+
+def precision_of(variant: str, variants: Mapping[str, Mapping]) -> str:
+    """The float precision a variant's runtime is asked for (config `precision`, default f32)."""
+    return variants[variant].get("precision") or "f32"
+
+
 def build_info_of(variant: str, variants: Mapping[str, Mapping]) -> list[str]:
-    """The build record beside the artifact, as a list (empty when the kind has none)."""
+    """The build record beside the artifact, as a list (empty when the kind has none): for a
+    non-f32 precision, its check against the fp32 source (rule precision_guard)."""
     kind = kind_of(variant, variants)
+    if precision_of(variant, variants) != "f32":
+        return [PRECISION_CHECK.format(variant=variant)]
     return [kind.build_info.format(variant=variant)] if kind.build_info else []
 
 
@@ -182,6 +201,13 @@ def check_variants(variants: Mapping[str, Mapping]) -> None:
             if len(given) != 1:
                 what = "required" if not given else "give only one of " + " and ".join(given)
                 raise KindError(f"config key variants.{name}.{'|'.join(keys)}: {what} for kind '{kind.name}'")
+        precision = spec.get("precision")
+        if precision is not None and precision not in kind.precisions:
+            raise KindError(f"config key variants.{name}.precision: {precision!r}; kind '{kind.name}' runs "
+                            f"{' or '.join(kind.precisions)}")
+        if spec.get("max_drop") is not None and "precision?" in kind.params and (precision or "f32") == "f32":
+            raise KindError(f"config key variants.{name}.max_drop: kind '{kind.name}' takes a budget only with "
+                            "a precision other than f32 (an f32 peer changes nothing to budget)")
         if not kind.sources:
             continue
         source = spec.get("source", "baseline")
@@ -203,9 +229,9 @@ def check_variants(variants: Mapping[str, Mapping]) -> None:
                 raise KindError(f"config key variants.{name}.source: sources form a cycle {' -> '.join(chain)}")
 
 
-def snippet_of(kind: str, artifact: str) -> str:
+def snippet_of(kind: str, artifact: str, precision: str = "f32") -> str:
     """The kind's load-and-run lines for one artifact path."""
-    return KINDS[kind].snippet.format(artifact=artifact)
+    return KINDS[kind].snippet.format(artifact=artifact, precision=precision)
 
 
 def with_sources(variants: Mapping[str, Mapping]) -> dict[str, dict]:

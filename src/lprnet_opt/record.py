@@ -60,6 +60,10 @@ class EvalRecord:
     # The runtime's own settings for this artifact (runtimes.<runtime>.settings), e.g.
     # OpenVINO's precision hint; {} for runtimes without any.
     runtime_settings: dict = field(default_factory=dict)
+    # What the runtime read back of the precision it ran (runtimes.precision_of): for OpenVINO
+    # the precision hint it settled on and each conv's precision and kernel, for inductor the
+    # dtypes of its weights and logits; {} for runtimes with one fixed precision.
+    precision: dict = field(default_factory=dict)
     # The build rule's record (kinds.build_info_of), or {} for kinds without a build.
     build: dict = field(default_factory=dict)
     # Per evaluation plate, in split order: "1" read exactly, "0" not. Paired tests need it.
@@ -67,7 +71,8 @@ class EvalRecord:
     # Per evaluation plate, in split order: the plate string read (a deploy bundle's predict.py
     # must read the same, tests/test_deploy.py).
     plates: list[str] = field(default_factory=list)
-    # False when the build's INT8 guard rejected every attempt (build["guard"]): the report
+    # False when the build's INT8 guard rejected every attempt, or a bf16 variant failed its
+    # check (build["guard"]): the report
     # shows the variant as unfit, with `unfit_reason`, and never recommends it.
     fit: bool = True
     unfit_reason: str | None = None
@@ -95,4 +100,5 @@ def read_record(path: str | Path) -> EvalRecord:
 
 
 # Scalar fields, in order: the report's table and summary.csv.
-SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in ("env", "runtime_settings", "build", "correct", "plates")]
+NESTED_FIELDS = ("env", "runtime_settings", "precision", "build", "correct", "plates")
+SCALAR_FIELDS = [f.name for f in fields(EvalRecord) if f.name not in NESTED_FIELDS]

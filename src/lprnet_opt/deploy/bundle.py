@@ -89,8 +89,9 @@ def _copy_model_folder(files: list[Path], modules: list[Path], folder: Path) -> 
 
 
 def build_bundle(variant: str, kind: str, artifact: str | Path, threads: int, model_folder: str | Path,
-                 predict_path: str | Path, requirements_path: str | Path, record_path: str | Path) -> dict:
-    """Write a variant's bundle; returns its record (bundle.json)."""
+                 predict_path: str | Path, requirements_path: str | Path, record_path: str | Path,
+                 precision: str = "f32") -> dict:
+    """Write a variant's bundle, run in `precision`; returns its record (bundle.json)."""
     runtime = KINDS[kind].runtime
     parts = RUNTIMES[runtime]
     files = artifact_files(artifact)
@@ -98,7 +99,7 @@ def build_bundle(variant: str, kind: str, artifact: str | Path, threads: int, mo
     model_folder = Path(model_folder)
     _copy_model_folder(files, modules, model_folder)
     commit = source_commit() or "unknown"
-    write_text(predict_source(runtime, variant, kind, files[0].name, threads, commit), predict_path)
+    write_text(predict_source(runtime, variant, kind, files[0].name, threads, commit, precision), predict_path)
     names = SHARED_REQUIRES + parts.requires
     versions = pinned(names)
     write_text(requirements_text(variant, versions), requirements_path)
@@ -107,7 +108,7 @@ def build_bundle(variant: str, kind: str, artifact: str | Path, threads: int, mo
         "variant": variant, "kind": kind, "runtime": runtime, "source_artifact": str(artifact),
         "artifact": f"model/{files[0].name}", "files": [f"model/{p.name}" for p in files],
         "vendored_modules": [f"model/lprnet_opt/{p.name}" for p in modules],
-        "threads": threads, "requirements": versions, "needs": parts.needs.strip(" :()"),
+        "threads": threads, "precision": precision, "requirements": versions, "needs": parts.needs.strip(" :()"),
         "needs_torch": "torch" in parts.requires,
         "artifact_bytes": sum(p.stat().st_size for p in files), "code_bytes": code_bytes,
         "requirements_installed_bytes": installed_bytes(names), "commit": commit,

@@ -25,11 +25,30 @@ def _must_match(bundle: dict, record: EvalRecord) -> list[str]:
         lines.append(f"- **CPU class for INT8**: its numerics were chosen for class `{isa}` (README, \"INT8 and the "
                      "CPU class\"). On a CPU without VNNI, an artifact built for a VNNI class can lose plates; "
                      "rebuild with `quantization.target_isa`.")
+    if bundle.get("precision", "f32") != "f32":
+        lines.append(_precision_line(bundle["precision"], record))
     if bundle["runtime"] in ("inductor", "exported_inductor"):
         lines.append("- **A C++ compiler** (g++): inductor compiles the model when predict.py loads it.")
     lines.append(f"- **Threads**: timed with {bundle['threads']}; `--threads` or `load(threads=...)` changes it, "
                  "and with it the latency.")
     return lines
+
+
+def _precision_line(precision: str, record: EvalRecord) -> str:
+    """What a bf16 bundle needs of the CPU, and what was read back where it was measured."""
+    read = record.precision
+    kernels = ", ".join(sorted(read.get("conv_kernels", {}))) or "n/a"
+    here = (f"Measured reading back `{read.get('ran')}` (conv kernels: {kernels}) on a CPU with bf16 compute "
+            f"`{record.env.get('bf16', 'unknown')}`.")
+    if record.runtime == "openvino_runtime":
+        elsewhere = ("OpenVINO decides again at every load: with `amx_bf16` or `avx512_bf16` it runs bf16 natively; "
+                     "on an AVX-512 CPU without them it emulates bf16 (2.2x slower than f32 where measured, "
+                     "docs/bf16.md); without AVX-512 it keeps f32 (OpenVINO's own rule; not measured here). "
+                     "`Predictor.precision` says what it chose.")
+    else:
+        elsewhere = ("Inductor runs the bf16 weights wherever it loads; without `avx512_bf16` or `amx_bf16` oneDNN "
+                     "converts in software and the latency measured here does not hold.")
+    return f"- **bf16 compute**: this bundle runs in {precision}. {here} {elsewhere}"
 
 
 def bundle_readme(bundle: dict, record: EvalRecord, timing: dict) -> str:
@@ -49,6 +68,8 @@ def bundle_readme(bundle: dict, record: EvalRecord, timing: dict) -> str:
         ("against the baseline", difference_in_words(record.accuracy, baseline_accuracy, record.plates_gained,
                                                      record.plates_lost, record.mcnemar_p, record.n_images)),
         ("fit to ship", fit),
+        ("precision", (record.precision or {}).get("ran", "f32") + (f" ({bundle['precision']} requested)"
+                                                                    if bundle.get("precision", "f32") != "f32" else "")),
         ("latency, inference only", f"{t['latency_ms']:.3f} ms (round medians {t['latency_round_min_ms']:.3f} to "
                                     f"{t['latency_round_max_ms']:.3f}), {t['ratio_to_eager']:.2f}x eager PyTorch fp32"),
         ("latency, end to end", e2e),

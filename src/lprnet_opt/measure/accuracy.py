@@ -25,7 +25,7 @@ from ..coupling import count_macs
 from ..model import DENSE, conv_sparsity
 from ..record import EvalRecord
 from .stats import discordant_pairs, mcnemar_exact, wilson_interval
-from ..runtimes import Runner, load_runner, run_batched
+from ..runtimes import Runner, load_runner, precision_of, run_batched
 from ..runtimes.eager import load as load_eager
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,11 @@ def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: i
     return logits, greedy_decode(logits)
 
 
-def runtime_settings(runtime: str, threads: int) -> dict:
+def runtime_settings(runtime: str, threads: int, precision: str = "f32") -> dict:
     module = importlib.import_module(f"lprnet_opt.runtimes.{runtime}")
-    return module.settings(threads) if hasattr(module, "settings") else {}
+    if not hasattr(module, "settings"):
+        return {}
+    return module.settings(threads) if precision == "f32" else module.settings(threads, precision)
 
 
 def measure_variant(
@@ -110,19 +112,22 @@ def measure_variant(
     threads: int,
     build: dict | None = None,
     source: str | None = None,
+    precision: str = "f32",
 ) -> EvalRecord:
     """Measure one variant through its own runtime, against its fp32 reference and the baseline.
 
     `reference` holds the predictions of the fp32 weights the variant was built from
     (`kinds.reference_of`), and `baseline` the baseline's; both None for a kind that is its
     own reference (the baseline). `weights` is the variant's own fp32 state_dict
-    (`kinds.weights_of`), for its sparsity and MACs.
+    (`kinds.weights_of`), for its sparsity and MACs. `precision` is what the runtime is asked
+    for; the record holds what it read back.
     """
     spec = KINDS[kind]
     own_reference = spec.reference == "self"
     if own_reference != (reference is None) or own_reference != (baseline is None):
         raise ValueError(f"{variant}: kind '{kind}' takes {'no' if own_reference else 'a'} reference and baseline")
-    logits, plates = predict_plates(load_runner(spec.runtime, artifact, threads), images, variant)
+    runner = load_runner(spec.runtime, artifact, threads, precision)
+    logits, plates = predict_plates(runner, images, variant)
     reference_plates = plates if reference is None else reference.plates
     baseline_plates = plates if baseline is None else baseline.plates
     raw, packed = size_on_disk(artifact)
@@ -157,7 +162,8 @@ def measure_variant(
         size_gzip_bytes=packed,
         threads=threads,
         env=environment(threads),
-        runtime_settings=runtime_settings(spec.runtime, threads),
+        runtime_settings=runtime_settings(spec.runtime, threads, precision),
+        precision=precision_of(runner),
         build=build or {},
         correct="".join("1" if c else "0" for c in correct),
         plates=plates,

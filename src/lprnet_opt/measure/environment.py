@@ -8,7 +8,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from ..isa import cpuinfo_field, isa_class
+from ..isa import bf16_capability, cpuinfo_field, isa_class
 
 
 def cpu_model() -> str:
@@ -46,6 +46,9 @@ def environment(threads: int) -> dict:
         "isa": isa_class(onednn=True),
         "isa_hardware": isa_class(onednn=False),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        # bf16 compute apart from the class: "amx_bf16", "avx512_bf16" or "none" (isa.bf16_capability).
+        "bf16": bf16_capability(onednn=True),
+        "bf16_hardware": bf16_capability(onednn=False),
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "threads": threads,

@@ -82,7 +82,8 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
                                         settings.throughput_runs if first else 0)
                 if first:
                     extra[v] = {"peak_rss_mb": round(result["peak_rss_mb"], 1),
-                                "throughput_ips": result["throughput_ips"], "torch_imported": result["torch_imported"]}
+                                "throughput_ips": result["throughput_ips"], "torch_imported": result["torch_imported"],
+                                "precision": result["precision"]}
         finally:
             for process in processes.values():
                 process.kill()

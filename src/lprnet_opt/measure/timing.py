@@ -116,7 +116,9 @@ def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup:
             # Peak RSS of a process that holds only this runtime (torch only for torch runtimes).
             print(REPLY + json.dumps({"throughput_ips": ips,
                                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                      "torch_imported": "torch" in sys.modules}), flush=True)
+                                      "torch_imported": "torch" in sys.modules,
+                                      # What the runtime read back of its precision in this process.
+                                      "precision": dict(getattr(runner, "precision", None) or {})}), flush=True)
             return
 
 

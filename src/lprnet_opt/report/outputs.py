@@ -43,6 +43,8 @@ def report_context(timing: dict, baseline_weights: str | Path | None = None, spl
     cap = f", oneDNN capped by ONEDNN_MAX_CPU_ISA={env['onednn_max_cpu_isa']}" if env.get("onednn_max_cpu_isa") else ""
     context["CPU class"] = (f"{env['isa']} for oneDNN runtimes (PyTorch, OpenVINO), {env['isa_hardware']} for ONNX "
                             f"Runtime{cap}. INT8 numerics are chosen for it: rebuild on a deployment CPU of another class")
+    context["bf16 compute"] = (f"{env.get('bf16', 'unknown')} (hardware: {env.get('bf16_hardware', 'unknown')}); "
+                               "each bf16 variant's precision is the one its runtime read back")
     context["versions"] = (f"torch {env['torch']}, TVM {env['tvm']}, ONNX Runtime {env['onnxruntime']}, "
                            f"OpenVINO {env['openvino']}, Python {env['python']}")
     context["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -50,6 +50,13 @@ def goal_note(row) -> str:
             f"[{chosen['drop_ci_pt'][0]:.2f}, {chosen['drop_ci_pt'][1]:.2f}] at {setting}{met})")
 
 
+def precision_label(requested: str, ran: str) -> str:
+    """A reduced float precision beside the kind, as read back; nothing for the default f32."""
+    if requested == "f32":
+        return ""
+    return f" ({ran})" if ran == requested else f" ({requested} requested, {ran} ran)"
+
+
 def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
     """The table in units a reader uses (%, ms, MB, x); summary.csv keeps full precision."""
     rows = []
@@ -57,7 +64,7 @@ def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
         timed = not contended
         rows.append({
             "variant": (r["variant"] if r["fit"] else f"{r['variant']} (UNFIT: {r['unfit_reason']})") + goal_note(r),
-            "kind": r["kind"],
+            "kind": r["kind"] + precision_label(r["precision"], r["precision_ran"]),
             "accuracy (95% CI)": f"{r['accuracy']:.1%} ({r['accuracy_ci_low']:.1%}-{r['accuracy_ci_high']:.1%})",
             "against the baseline": r["vs_baseline"],
             "agreement": f"{r['agreement']:.1%}",
@@ -174,8 +181,8 @@ bootstrap speedup interval overlaps it are named, since the run cannot tell them
 """
 
 
-SUMMARY_COLUMNS = ["variant", "fit", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "plates_gained", "plates_lost",
-                   "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
+SUMMARY_COLUMNS = ["variant", "fit", "precision_ran", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+                   "plates_gained", "plates_lost", "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
                    "ratio_to_onnxruntime", "e2e_latency_ms", "e2e_added_ms", "size_bytes", "peak_rss_mb"]
 
 

@@ -49,6 +49,9 @@ def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None) ->
                    bundle_mb=(bundle["artifact_bytes"] + bundle["code_bytes"]) / 1e6 if bundle else math.nan,
                    requirements_mb=bundle["requirements_installed_bytes"] / 1e6 if bundle else math.nan)
         row["build"] = record.build
+        # The precision asked for and the one the runtime read back (f32 for fixed-precision runtimes).
+        row["precision"] = record.precision.get("requested", "f32")
+        row["precision_ran"] = record.precision.get("ran", "f32")
         rows.append(row)
     frame = pd.DataFrame(rows)
     baselines = frame[frame["kind"] == "baseline"]
@@ -116,7 +119,7 @@ def recommendations(frame: pd.DataFrame, constraints=CONSTRAINTS_PT) -> list[dic
 
 def choice(row) -> dict:
     return {"variant": row["variant"], "kind": row["kind"], "artifact": row["artifact"],
-            "snippet": snippet_of(row["kind"], row["artifact"]), "vs_baseline": row["vs_baseline"],
+            "snippet": snippet_of(row["kind"], row["artifact"], row["precision"]), "vs_baseline": row["vs_baseline"],
             "bundle": row["bundle"], "e2e_latency_ms": row["e2e_latency_ms"],
             "latency_ms": row["latency_ms"], "speedup": row["speedup_vs_eager"], "size_mb": row["size_mb"]}
 

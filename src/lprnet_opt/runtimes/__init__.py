@@ -1,7 +1,9 @@
 """One calling convention for every runtime: float32 (N, 3, 24, 94) images in, (N, 68, 18) logits out.
 
 Each runtime is a module here with `load(path, threads) -> Runner`; `kinds.KINDS` names the
-module for each kind. A loader takes only the artifact file, so the measured object is
+module for each kind. Runtimes that run a float model in another precision (`kinds.Kind.precisions`)
+take `load(path, threads, precision=...)`, and their runners carry a `precision` attribute: what
+the compiled model runs in, read back from the runtime (`precision_of`). A loader takes only the artifact file, so the measured object is
 exactly what ships, and imports only its own runtime: the timing stage's processes
 (`python -m lprnet_opt.measure.timing`) then hold that runtime alone, and their peak RSS is its own.
 """
@@ -17,9 +19,16 @@ import numpy as np
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
-def load_runner(runtime: str, path: str | Path, threads: int) -> Runner:
-    """The artifact at `path` loaded by runtime module `runtime`, using `threads` threads."""
-    return importlib.import_module(f"{__name__}.{runtime}").load(path, threads)
+def load_runner(runtime: str, path: str | Path, threads: int, precision: str = "f32") -> Runner:
+    """The artifact at `path` loaded by runtime module `runtime`, using `threads` threads, in
+    `precision` (only runtimes that take one are given it)."""
+    options = {} if precision == "f32" else {"precision": precision}
+    return importlib.import_module(f"{__name__}.{runtime}").load(path, threads, **options)
+
+
+def precision_of(runner: Runner) -> dict:
+    """What a runner's runtime read back of the precision it runs in; {} for runtimes with one fixed."""
+    return dict(getattr(runner, "precision", None) or {})
 
 
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray:

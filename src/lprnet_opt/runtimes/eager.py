@@ -10,9 +10,10 @@ import torch
 from ..checkpoint import load_model
 
 
-def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False):
-    """Run a torch module on numpy images in eval mode, channels-last. An exported program's
-    module was captured in eval mode and refuses `.eval()`."""
+def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False, dtype: torch.dtype = torch.float32):
+    """Run a torch module on numpy images in eval mode, channels-last, its input cast to `dtype`
+    (the module's own) and its logits returned as float32. An exported program's module was
+    captured in eval mode and refuses `.eval()`."""
     torch.set_num_threads(threads)
     if not exported:
         module.eval()
@@ -22,8 +23,8 @@ def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False):
 
     def run(images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
-            return module(x).numpy()
+            x = torch.from_numpy(images).to(dtype).contiguous(memory_format=torch.channels_last)
+            return module(x).float().numpy()
 
     return run
 
