@@ -27,9 +27,12 @@ rule measure:
         baseline=lambda w: baseline_predictions(w.variant),
         split="results/data/split.json",
         build_info=lambda w: build_info_of(w.variant),
+        # The goal's judge plates besides the calibration split (README, "The goal").
+        judge=distill_plates(config["images"] == "synthetic"),
         code=lambda w: package_code("measure.py", runtime_code(w.variant)),
     output:
-        "results/eval/{variant}.json",
+        record="results/eval/{variant}.json",
+        judge="results/judge/{variant}.json",
     log:
         "logs/measure/{variant}.log",
     benchmark:

@@ -2,6 +2,8 @@ rule summarize:
     input:
         **tuning_inputs(),
         evals=expand("results/eval/{variant}.json", variant=VARIANTS),
+        # The goal's choice reads these and the timing, never the evaluation plates.
+        judge=expand("results/judge/{variant}.json", variant=VARIANTS),
         timing="results/timing.json",
         bundles=expand("results/deploy/{variant}/bundle.json", variant=VARIANTS),
         # Each bundle's README quotes the run's numbers; the report links the bundles.
@@ -36,5 +38,6 @@ rule summarize:
         # The inputs' shards and tasks, grouped by graph.
         tuning=tuning_graphs(),
         trials=config["tvm"]["trials"],
+        goal=config["goal"],
     script:
         "../scripts/summarize.py"

@@ -81,13 +81,15 @@ def quick_timing(**overrides):
 @pytest.fixture(scope="session")
 def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     """A results folder with eval records made by the real builders and `measure_variant`:
-    the baseline, a 50% pruned variant (no distillation) and its ONNX Runtime export, and
-    their timing.json from the real timing stage."""
+    the baseline, a 50% pruned variant (no distillation) and its ONNX Runtime export, their
+    judge readings (`judge_reading`, on other generated plates) and their timing.json from the
+    real timing stage."""
     from lprnet_opt.checkpoint import load_model
     from lprnet_opt.data import load_folder
     from lprnet_opt.compress.distill import DistillSettings
     from lprnet_opt.kinds import KINDS
-    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
+    from lprnet_opt.measure.accuracy import judge_reading, measure_variant, predict_reference
+    from lprnet_opt.runtimes import load_runner
     from lprnet_opt.onnx_export import export_onnx
     from lprnet_opt.compress.prune import build_pruned
     from lprnet_opt.atomic import write_json
@@ -107,11 +109,17 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     }
     sources = {"pruned_onnx": "pruned"}
     baseline = predict_reference(random_weights, plates.images, threads=1)
+    judge_folder = results / "judge_plates"
+    write_synthetic_folder(judge_folder, 12, seed=8)
+    judge = load_folder(judge_folder)
     for variant, (kind, artifact, reference, weights, info) in specs.items():
         predicted = None if reference is None else predict_reference(reference, plates.images, threads=1)
         record = measure_variant(variant, kind, artifact, predicted, weights, None if reference is None else baseline,
                                  plates.images, plates.labels, threads=1, build=info, source=sources.get(variant))
         write_record(record, results / "eval" / f"{variant}.json")
+        runner = load_runner(KINDS[kind].runtime, artifact, 1)
+        write_json(judge_reading(variant, runner, judge.images, judge.labels, "generated plates", record.fit),
+                   results / "judge" / f"{variant}.json")
     np.save(results / "sample.npy", plates.images[:1])
     artifacts = {v: (KINDS[kind].runtime, str(artifact)) for v, (kind, artifact, *_) in specs.items()}
     write_json(timing_record(artifacts, results / "sample.npy", quick_timing(), "baseline", "pruned_onnx"),

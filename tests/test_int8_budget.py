@@ -42,7 +42,7 @@ def test_a_budget_the_first_attempt_meets_ships_no_fp32_conv_and_skips_the_scan(
     assert info["goal_met"] and search["goal_met"] and info["fit"]
     assert len(search["path"]) == 1 and search["chosen"]["fp32_layers"] == []
     assert search["judge_images"] == 48 and search["chosen"]["images"] == 48
-    assert search["chosen"]["drop_pt"] <= 100.0 and search["certainty"].startswith("within the budget")
+    assert search["chosen"]["drop_pt"] <= 100.0 and search["certainty"].startswith("within")
     # The scan that max_fp32_layers would have needed never ran.
     assert info["sensitivity"] == [] and (tmp_path / "loose.onnx").is_file()
 
@@ -60,7 +60,7 @@ def test_a_budget_no_attempt_meets_keeps_the_least_estimated_drop_and_says_so(pl
     # The fp32 fallback followed the scan's order of measured harm.
     ranked = [r["layer"] for r in sorted(info["sensitivity"][1:], key=lambda r: r["gain"], reverse=True)]
     assert attempts[-1]["fp32_layers"] == ranked[:2]
-    assert search["certainty"].startswith(("over the budget", "not resolvable"))
+    assert search["certainty"].startswith(("over", "inconclusive"))
 
 
 @pytest.mark.slow  # NNCF's search validates 20-40 times: about a minute each

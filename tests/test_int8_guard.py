@@ -94,9 +94,11 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
     run, the best attempt ships marked unfit, measure carries that to the eval record, and the
     report's recommendation skips it."""
     from lprnet_opt.data import load_folder
-    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
+    from lprnet_opt.atomic import write_json
+    from lprnet_opt.measure.accuracy import judge_reading, measure_variant, predict_reference
     from lprnet_opt.compress.onnx_quantize import build_onnx_int8
-    from lprnet_opt.report.results import load_results, recommendations
+    from lprnet_opt.report.goal import Goal, judge_drops, recommendations
+    from lprnet_opt.report.results import load_results
     from lprnet_opt.record import write_record
     from lprnet_opt.runtimes import load_runner
     from lprnet_opt.measure.side_by_side import timing_record
@@ -124,13 +126,17 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
         record = measure_variant(variant, kind, artifact, predicted, random_weights, predicted, plates.images,
                                  plates.labels, threads=1, build=build, source=None if reference is None else "baseline")
         write_record(record, evals / f"{variant}.json")
+        runner = load_runner("eager" if reference is None else "onnx_runtime", artifact, 1)
+        write_json(judge_reading(variant, runner, plates.images, plates.labels, "test plates", record.fit),
+                   tmp_path / "judge" / f"{variant}.json")
     assert not record.fit and record.unfit_reason == info["guard"]["unfit_reason"]
     np.save(tmp_path / "sample.npy", plates.images[:1])
     artifacts = {"baseline": ("eager", str(random_weights)), "onnx_int8": ("onnx_runtime", str(path))}
     timing = timing_record(artifacts, tmp_path / "sample.npy", quick_timing(), "baseline", None)
-    frame = load_results(sorted(evals.glob("*.json")), timing)
-    for entry in recommendations(frame):
-        assert entry["fastest"]["variant"] == "baseline" and entry["smallest"]["variant"] == "baseline"
+    judged = judge_drops(sorted((tmp_path / "judge").glob("*.json")))
+    frame = load_results(sorted(evals.glob("*.json")), timing, judged=judged)
+    for entry in recommendations(frame, judged, timing, Goal(max_drop=100.0, margin=0.0)):
+        assert entry["ship"]["variant"] == "baseline" and entry["smallest"]["variant"] == "baseline"
 
 
 def test_an_int8_artifact_on_a_cpu_of_another_class_logs_one_line(random_weights, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -10,7 +11,8 @@ import pytest
 from conftest import render_offline
 from lprnet_opt.kinds import snippet_of
 from lprnet_opt.report.outputs import write_report
-from lprnet_opt.report.results import pareto_flags, recommendations
+from lprnet_opt.report.goal import Goal, judge_drops, recommendations
+from lprnet_opt.report.results import pareto_flags
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def report(measured, tmp_path):
     out.mkdir()
     paths = sorted((measured / "eval").glob("*.json"))
     frame = write_report(paths, measured / "timing.json", out / "summary.csv", out / "summary.md", out / "report.html",
-                         out / "charts")
+                         out / "charts", judge_paths=sorted((measured / "judge").glob("*.json")))
     return out, frame
 
 
@@ -41,11 +43,12 @@ def test_sparsity_chart_draws_the_measured_pruned_variant(report):
 
 def test_outputs_and_static_exports(report):
     out, _ = report
-    for name in ("accuracy", "accuracy_latency", "speedup", "size", "sparsity"):
+    for name in ("frontier", "accuracy", "accuracy_latency", "speedup", "size", "sparsity"):
         assert (out / "charts" / f"{name}.svg").read_text().startswith("<svg")
         assert (out / "charts" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     summary = (out / "summary.md").read_text()
-    assert "| pruned_onnx |" in summary and "| accuracy drop allowed |" in summary
+    assert "| pruned_onnx |" in summary and "| budget | ship (evaluation verdict) |" in summary
+    assert summary.splitlines()[0].startswith("Ship ")
     html = (out / "report.html").read_text()
     assert not re.search(r"<script[^>]+src=", html), "every script must be inline"
     assert "NOT measured here" in html and "sha256" not in html  # no checkpoint given: no hash invented
@@ -63,22 +66,25 @@ def test_every_record_carries_its_interval_and_paired_test(report):
         assert row["speedup_ci_low"] <= row["speedup_vs_eager"] <= row["speedup_ci_high"]
 
 
-def test_recommendation_picks_the_fastest_and_smallest_qualifying_variant(report):
+def test_recommendation_ships_the_fastest_and_smallest_qualifying_variant_with_its_verdict(report, measured):
     _, frame = report
-    chosen = recommendations(frame)
+    judged = judge_drops(sorted((measured / "judge").glob("*.json")))
+    timing = json.loads((measured / "timing.json").read_text())
+    chosen = recommendations(frame, judged, timing, Goal(max_drop=1.0))
     assert [entry["limit_pt"] for entry in chosen] == [0.5, 1.0, 2.0]
+    assert [entry["is_goal"] for entry in chosen] == [False, True, False]
     for entry in chosen:
         # Random weights read no plate right, so no variant loses one and every variant qualifies.
-        assert entry["fastest"]["variant"] == frame.loc[frame["latency_ms"].idxmin(), "variant"]
+        assert entry["ship"]["variant"] == frame.loc[frame["latency_ms"].idxmin(), "variant"]
         assert entry["smallest"]["variant"] == frame.loc[frame["size_bytes"].idxmin(), "variant"]
-        fastest = frame.set_index("variant").loc[entry["fastest"]["variant"]]
-        for tie in entry["ties"]:  # named only when the bootstrap intervals overlap
-            assert frame.set_index("variant").loc[tie, "speedup_ci_high"] >= fastest["speedup_ci_low"]
+        # No plate changed, but 24 plates cannot put a 0.5-2 pt budget outside the interval.
+        assert entry["ship"]["verdict"] == "consistent" and entry["goal_met"]
         assert entry["smallest"]["snippet"] == snippet_of(entry["smallest"]["kind"], entry["smallest"]["artifact"])
 
 
 def test_report_renders_offline_in_chromium(report, tmp_path):
     out, _ = report
     dom, charts = render_offline(out / "report.html", tmp_path)
-    assert set(charts) == {"accuracy", "accuracy_latency", "speedup", "size", "sparsity"}, dom[:2000]
+    assert set(charts) == {"frontier", "accuracy", "accuracy_latency", "speedup", "size", "sparsity"}, dom[:2000]
+    assert 'id="answer"' in dom and "Ship " in dom
     assert 'id="recommendation"' in dom and dom.count("<pre>") >= 6  # a snippet per choice and constraint

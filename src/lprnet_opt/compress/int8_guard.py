@@ -35,7 +35,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..isa import has_vnni
-from ..measure.stats import budget_certainty, paired_drop
+from ..measure.stats import paired_drop, verdict_sentence
 from ..metrics import agreement
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def guarded_build(attempt: Callable[[bool, list[str]], tuple[Built, Sequence[str
     if budget is not None:
         record["search"] = {"max_drop": budget, "path": attempts, "chosen": best, "goal_met": best["passed"],
                             "judged_on": judge.judged_on, "judge_images": len(judge.labels),
-                            "certainty": budget_certainty(best, budget)}
+                            "certainty": verdict_sentence(best, budget)}
         log.info("budget %g pt: %d fp32 layers, estimated drop %.2f pt: %s; %s", budget, len(best["fp32_layers"]),
                  best["drop_pt"], "goal met" if best["passed"] else "GOAL NOT MET, the least estimated drop ships",
                  record["search"]["certainty"])

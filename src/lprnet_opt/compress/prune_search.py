@@ -22,7 +22,7 @@ from ..chars import greedy_decode
 from ..checkpoint import load_model
 from ..coupling import count_macs
 from ..data import PlateSet
-from ..measure.stats import budget_certainty, paired_drop
+from ..measure.stats import paired_drop, verdict_sentence
 from ..model import LPRNet, predict_logits
 from .channel_prune import CRITERIA, activation_stats, allocate, build_channel_pruned, channel_scores, slim_copy
 from .distill import DistillSettings
@@ -134,7 +134,7 @@ def build_to_budget(weights: str | Path, max_drop: float, calibration: PlateSet,
     shipped = paired_drop(judge.source_correct, judge.correct(load_model(path)))
     info["search"] = {**search, "judge_images": len(judge_labels),
                       "judged_on": "calibration split" + (" + generated plates" if judge_extra and extra else ""),
-                      "certainty": budget_certainty(chosen, max_drop), "shipped_on_judge_images": shipped,
+                      "certainty": verdict_sentence(chosen, max_drop), "shipped_on_judge_images": shipped,
                       "search_seconds": round(search_s, 1), "build_seconds": round(time.perf_counter() - start - search_s, 1)}
     info["goal_met"] = search["goal_met"]
     log.info("chose macs_ratio %.3f (%.1f%% of MACs removed), estimated drop %.2f pt, budget %.2f pt: %s; %s",

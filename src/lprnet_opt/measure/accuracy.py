@@ -113,6 +113,7 @@ def measure_variant(
     build: dict | None = None,
     source: str | None = None,
     precision: str = "f32",
+    runner: Runner | None = None,
 ) -> EvalRecord:
     """Measure one variant through its own runtime, against its fp32 reference and the baseline.
 
@@ -126,7 +127,7 @@ def measure_variant(
     own_reference = spec.reference == "self"
     if own_reference != (reference is None) or own_reference != (baseline is None):
         raise ValueError(f"{variant}: kind '{kind}' takes {'no' if own_reference else 'a'} reference and baseline")
-    runner = load_runner(spec.runtime, artifact, threads, precision)
+    runner = runner or load_runner(spec.runtime, artifact, threads, precision)
     logits, plates = predict_plates(runner, images, variant)
     reference_plates = plates if reference is None else reference.plates
     baseline_plates = plates if baseline is None else baseline.plates
@@ -170,3 +171,14 @@ def measure_variant(
         fit=bool((build or {}).get("fit", True)),
         unfit_reason=(build or {}).get("guard", {}).get("unfit_reason"),
     )
+
+
+def judge_reading(variant: str, runner: Runner, images: np.ndarray, labels: list[str], judged_on: str,
+                  fit: bool) -> dict:
+    """results/judge/<variant>.json: which judge plates (never evaluation plates) the variant reads
+    exactly, through its own runtime at batch 1. The goal's choice pairs these with the
+    baseline's (report/goal.py), so the shipped artifact is chosen without evaluation plates."""
+    _, plates = predict_plates(runner, images, f"{variant} on the judge plates")
+    correct = [p == t for p, t in zip(plates, labels, strict=True)]
+    return {"variant": variant, "judged_on": judged_on, "images": len(labels), "images_sha256": images_digest(images),
+            "correct": "".join("1" if c else "0" for c in correct), "fit": fit}

@@ -58,22 +58,60 @@ def paired_drop(source_correct: Sequence[bool], candidate_correct: Sequence[bool
     """A candidate's accuracy drop against its source on the same plates, in points, with the
     95% interval of that paired difference (`paired_difference_interval`): what an accuracy
     budget (`max_drop`) is judged by."""
-    n = len(source_correct)
     gained, lost = discordant_pairs(candidate_correct, source_correct)
+    return drop_from_counts(lost, gained, len(source_correct))
+
+
+def drop_from_counts(lost: int, gained: int, n: int) -> dict:
+    """`paired_drop` from its counts: plates lost and gained of n paired plates."""
     low, high = paired_difference_interval(lost, gained, n)
     return {"drop_pt": 100 * (lost - gained) / n, "drop_ci_pt": [100 * low, 100 * high], "lost": lost,
             "gained": gained, "images": n}
 
 
-def budget_certainty(drop: dict, max_drop: float) -> str:
-    """Whether the plates can tell an estimated drop (`paired_drop`) from the budget, in words."""
+# The four verdicts of a paired drop against an accuracy budget, from its 95% interval.
+VERDICTS = ("within", "consistent", "inconclusive", "over")
+
+
+def budget_verdict(drop: dict, max_drop: float) -> str:
+    """A paired drop (`paired_drop`) against a budget in points: "within" when the interval's
+    upper end is at most the budget, "over" when its lower end exceeds it, and when the interval
+    holds the budget, "consistent" (estimate at most the budget) or "inconclusive" (above it).
+    "Not significant" is none of these: a drop whose interval holds the budget is not within it."""
     low, high = drop["drop_ci_pt"]
-    if high <= max_drop:
-        return "within the budget: the 95% interval of the estimated drop lies below it"
-    if low > max_drop:
-        return "over the budget: the 95% interval of the estimated drop lies above it"
-    return (f"not resolvable: the 95% interval of the estimated drop ({low:.2f} to {high:.2f} pt, "
-            f"{drop['images']} plates) holds the budget of {max_drop:g} pt")
+    if high <= max_drop + 1e-9:
+        return "within"
+    if low > max_drop + 1e-9:
+        return "over"
+    return "consistent" if drop["drop_pt"] <= max_drop + 1e-9 else "inconclusive"
+
+
+def plates_to_separate(drop: dict, max_drop: float, z: float = Z_95) -> int | None:
+    """Plates that would separate the estimated drop from the budget at the observed rate of
+    changed plates: the paired interval's half width is z * sqrt((d - delta^2) / n), with d the
+    (adjusted) share of changed plates and delta the drop, so it clears the budget once
+    n >= z^2 (d - delta^2) / (delta - budget)^2 (docs/goal.md). None when the estimate equals
+    the budget: no number of plates separates them."""
+    n = drop["images"]
+    changed = (drop["lost"] + drop["gained"] + 1) / (n + 2)  # the half plates of paired_difference_interval
+    delta, gap = drop["drop_pt"] / 100, (drop["drop_pt"] - max_drop) / 100
+    if abs(gap) < 1e-9:
+        return None
+    return math.ceil(z * z * max(changed - delta * delta, 0.0) / (gap * gap))
+
+
+def verdict_sentence(drop: dict, max_drop: float) -> str:
+    """The verdict in words, with the counts, and for an interval that holds the budget how many
+    plates would tell them apart."""
+    verdict = budget_verdict(drop, max_drop)
+    low, high = drop["drop_ci_pt"]
+    text = (f"{verdict}: drop {drop['drop_pt']:.2f} pt [{low:.2f}, {high:.2f}] ({drop['lost']} lost, "
+            f"{drop['gained']} gained of {drop['images']} plates) against a budget of {max_drop:g} pt")
+    if verdict in ("consistent", "inconclusive"):
+        needed = plates_to_separate(drop, max_drop)
+        text += ("; cannot be separated at this drop" if needed is None else
+                 f"; about {needed} plates at this rate of changed plates would separate them")
+    return text
 
 
 def mcnemar_exact(gained: int, lost: int) -> float:

@@ -55,6 +55,28 @@ def accuracy_latency_chart(frame: pd.DataFrame, width) -> alt.Chart:
         title="Accuracy against latency (bars: 95% intervals; dashed: Pareto frontier)", width=width, height=HEIGHT)
 
 
+def frontier_chart(frame: pd.DataFrame, max_drop: float, width) -> alt.Chart:
+    """Every composition's latency against its evaluation drop from the baseline, with the paired
+    95% interval, and the goal's budget. Points carry a legend, not labels: at the default run's
+    variant count labels printed over each other."""
+    data = frame.assign(drop=frame["drop_pt"], judged=frame["judge_drop_pt"])
+    color = alt.Color("variant:N", scale=alt.Scale(scheme="category20"), title=None)
+    base = alt.Chart(data).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)",
+                                          scale=alt.Scale(zero=False)))
+    intervals = base.mark_rule(opacity=0.7).encode(
+        y=alt.Y("drop_ci_low:Q", title="evaluation drop against the baseline (pt)"), y2="drop_ci_high:Q", color=color)
+    points = base.mark_point(filled=True, size=80).encode(
+        y="drop:Q", color=color, shape=alt.Shape("fit:N", title="fit"),
+        tooltip=["variant", "kind", alt.Tooltip("latency_ms:Q", format=".3f"), alt.Tooltip("drop:Q", format=".2f"),
+                 alt.Tooltip("drop_ci_low:Q", format=".2f"), alt.Tooltip("drop_ci_high:Q", format=".2f"),
+                 alt.Tooltip("judged:Q", format=".2f", title="judge drop")])
+    budget = alt.Chart(pd.DataFrame({"budget": [max_drop]})).mark_rule(strokeDash=[5, 3], color="#a00").encode(
+        y="budget:Q")
+    return (intervals + points + budget).properties(
+        title=f"Every composition: latency against evaluation drop (bars: 95% intervals; dashed: the {max_drop:g} pt "
+              "budget)", width=width, height=HEIGHT)
+
+
 def speedup_chart(frame: pd.DataFrame, width) -> alt.Chart:
     base = alt.Chart(frame).encode(y=alt.Y("variant:N", sort="-x", title=None))
     bars = base.mark_bar().encode(
@@ -239,9 +261,10 @@ def int8_search_chart(frame: pd.DataFrame, width) -> alt.Chart | None:
         shape=alt.Shape("reduce_range:N", title="7-bit weights"))
 
 
-def build_charts(frame: pd.DataFrame, curves: list[dict], width) -> dict[str, alt.Chart]:
+def build_charts(frame: pd.DataFrame, curves: list[dict], width, max_drop: float) -> dict[str, alt.Chart]:
     timed = not frame["timing_contended"].any()
     charts = {
+        "frontier": frontier_chart(frame, max_drop, width) if timed else None,
         "accuracy": accuracy_chart(frame, width),
         "accuracy_latency": accuracy_latency_chart(frame, width) if timed else None,
         "speedup": speedup_chart(frame, width) if timed else None,

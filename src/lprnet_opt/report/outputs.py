@@ -13,7 +13,8 @@ from ..atomic import read_json, write_text
 from ..tvm.curve import curve_of, origin_sentence, schedule_origin
 from .charts import build_charts
 from .page import markdown_summary, render_html
-from .results import load_results, published_comparison, recommendations
+from .goal import Goal, answer, choose, judge_drops, recommendations
+from .results import load_results, published_comparison
 
 # The static copies in results/charts/ (the page itself sizes charts to their column).
 EXPORT_WIDTH = 640
@@ -72,31 +73,36 @@ def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
     return curves
 
 
-def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *, baseline_weights=None,
-                 split=None, images=None, config_hash=None, tuning: list[dict] | None = None, bundle_paths=()):
+def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *, judge_paths, goal: Goal = Goal(),
+                 baseline_weights=None, split=None, images=None, config_hash=None, tuning: list[dict] | None = None,
+                 bundle_paths=()):
     """Write every output of rule summarize; returns the results frame.
 
+    `judge_paths` are the judge readings (results/judge/*.json) the choice under `goal` reads.
     `bundle_paths` are the deploy bundles' bundle.json files (their folders and sizes).
     `tuning` lists the TVM databases: dicts with label, shards (the shards' database folders),
     tasks (tasks.json), budget (configured trials) and variants (the TVM variants compiled from it).
     """
     timing = read_json(timing_path)
     bundles = {(b := read_json(p))["variant"]: b for p in bundle_paths}
-    frame = load_results(eval_paths, timing, bundles)
-    chosen = recommendations(frame)
+    judged = judge_drops(judge_paths)
+    frame = load_results(eval_paths, timing, bundles, judged)
+    chosen = recommendations(frame, judged, timing, goal)
+    shipped = choose(judged, timing, goal)
     curves = tuning_curves(tuning or [], timing)
     write_text(frame.drop(columns=["pareto", "build"]).to_csv(index=False), csv)
     context = report_context(timing, baseline_weights, split, images, config_hash)
     for curve in curves:  # where each database's schedules came from (seed replays, search)
         context[f"TVM schedules, {curve['label']}"] = curve["origin"]
-    write_text(markdown_summary(frame, chosen, context), markdown)
+    first_line = answer({**shipped, "batch": timing["settings"].get("throughput_batch")}, frame, timing["env"]["isa"])
+    write_text(markdown_summary(frame, chosen, context, first_line), markdown)
     chart_dir = Path(chart_dir)
     chart_dir.mkdir(parents=True, exist_ok=True)
-    for name, chart in build_charts(frame, curves, EXPORT_WIDTH).items():
+    for name, chart in build_charts(frame, curves, EXPORT_WIDTH, goal.max_drop).items():
         spec = chart.to_dict()
         (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
         (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
-    page = render_html(frame, build_charts(frame, curves, "container"), timing, chosen, context,
-                       published_comparison(frame))
+    page = render_html(frame, build_charts(frame, curves, "container", goal.max_drop), timing, chosen, context,
+                       published_comparison(frame), first_line)
     write_text(page, html_path)
     return frame

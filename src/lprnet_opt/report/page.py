@@ -103,19 +103,24 @@ def how_to_ship(chosen: dict) -> str:
 
 
 def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
+    """Per budget: what ships (chosen on judge plates) and the smallest that qualifies, each with
+    its evaluation verdict against that budget."""
+    def described(pick: dict | None, what: str) -> str:
+        if pick is None:
+            return "no valid latency (timing contended)" if what == "ship" else "-"
+        speed = f"{pick['latency_ms']:.2f} ms" if what == "ship" and not missing(pick["latency_ms"]) else \
+            f"{pick['size_mb']:.2f} MB"
+        return (f"<b>{html.escape(pick['variant'])}</b> ({speed}; judge drop {pick['judge_drop_pt']:.2f} pt)"
+                f"<br><b>{pick['verdict']}</b>: {html.escape(pick['verdict_text'].split(': ', 1)[1])}"
+                f"{how_to_ship(pick)}")
+
     rows = []
     for entry in recommendations:
-        fastest, smallest = entry["fastest"], entry["smallest"]
-        if fastest is None:
-            fast_cell = "no valid latency (timing contended)"
-        else:
-            ties = f"<br>not distinguishable from: {', '.join(entry['ties'])}" if entry["ties"] else ""
-            fast_cell = (f"<b>{fastest['variant']}</b> ({fastest['speedup']:.2f}x eager, {fastest['latency_ms']:.2f} ms)"
-                         f"<br>{html.escape(fastest['vs_baseline'])}{ties}{how_to_ship(fastest)}")
-        small_cell = (f"<b>{smallest['variant']}</b> ({smallest['size_mb']:.2f} MB)<br>"
-                      f"{html.escape(smallest['vs_baseline'])}{how_to_ship(smallest)}")
-        rows.append({"accuracy drop allowed": f"&le; {entry['limit_pt']:g} pt (or not significant)",
-                     "fastest": fast_cell, "smallest": small_cell})
+        budget = f"&le; {entry['limit_pt']:g} pt" + (" (your goal)" if entry["is_goal"] else "")
+        if not entry["goal_met"] and entry["ship"] is not None:
+            budget += "<br>no composition qualified: the least judge drop ships"
+        rows.append({"budget": budget, "ship": described(entry["ship"], "ship"),
+                     "smallest": described(entry["smallest"], "smallest")})
     return rows
 
 
@@ -149,7 +154,7 @@ def published_table(published: pd.DataFrame) -> str:
 
 
 def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict, recommendations: list[dict],
-                context: dict, published: pd.DataFrame) -> str:
+                context: dict, published: pd.DataFrame, answer: str = "") -> str:
     divs, calls = [], []
     for i, (name, chart) in enumerate(charts.items()):
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
@@ -162,10 +167,13 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict,
 <title>lprnet-opt report</title><style>{STYLE}</style>
 <script>{vlc.javascript_bundle()}</script></head>
 <body><h1>lprnet-opt: which artifact to ship</h1>
+<p id="answer"><b>{html.escape(answer)}</b></p>
 <h2>Recommendation</h2>
-<p>Per constraint on the accuracy drop against the baseline: a drop counts only when the exact McNemar test on
-the same plates finds the loss significant (p &lt; 0.05). "Fastest" is by median latency; variants whose
-bootstrap speedup interval overlaps it are named, since the run cannot tell them apart.</p>
+<p>Each composition is chosen from the judge plates (calibration, plus generated plates when the images are
+generated; never evaluation plates) and the timing stage: the fastest fit one whose judge drop against the
+baseline, plus the margin, is within the budget. The evaluation split then gives the verdict from the paired
+drop's 95% interval: <b>within</b> (upper end within the budget), <b>consistent</b> (estimate within, interval
+crosses it), <b>inconclusive</b> (estimate over, interval crosses it), <b>over</b> (lower end over it).</p>
 <div id="recommendation">{html_table(recommendation_rows(recommendations))}</div>
 {timing_note(timing)}
 <h2>Context</h2><div class="context">{html_table(context_rows(context))}</div>
@@ -182,7 +190,7 @@ bootstrap speedup interval overlaps it are named, since the run cannot tell them
 
 
 SUMMARY_COLUMNS = ["variant", "fit", "precision_ran", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-                   "plates_gained", "plates_lost", "mcnemar_p", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
+                   "plates_gained", "plates_lost", "mcnemar_p", "judge_drop_pt", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
                    "ratio_to_onnxruntime", "e2e_latency_ms", "e2e_added_ms", "size_bytes", "peak_rss_mb"]
 
 
@@ -203,19 +211,19 @@ def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_summary(frame: pd.DataFrame, recommendations: list[dict], context: dict | None = None) -> str:
+def markdown_summary(frame: pd.DataFrame, recommendations: list[dict], context: dict | None = None,
+                     answer: str = "") -> str:
     """The table and the recommendation, stamped with where and when they were measured
     (`context`: date, commit, CPU and its class), so a copy of it can stand in the docs."""
-    lines = []
+    lines = [answer, ""] if answer else []
     if context:
         lines += [f"Measured {context['date']} at commit {context['commit']} on "
                   f"{context['CPU']}; CPU class: {context['CPU class']}.", ""]
     lines += [markdown_table(frame, SUMMARY_COLUMNS)]
-    lines += ["| accuracy drop allowed | fastest | smallest |", "|---|---|---|"]
+    lines += ["| budget | ship (evaluation verdict) | smallest (evaluation verdict) |", "|---|---|---|"]
     for entry in recommendations:
-        fastest = entry["fastest"]["variant"] if entry["fastest"] else "no valid latency"
-        if entry["ties"]:
-            fastest += f" (not distinguishable from {', '.join(entry['ties'])})"
-        lines.append(f"| <= {entry['limit_pt']:g} pt | {fastest} | {entry['smallest']['variant']} |")
+        picks = [f"{e['variant']} ({e['verdict']})" if e else "no valid latency" for e in (entry["ship"], entry["smallest"])]
+        goal = " (goal)" if entry["is_goal"] else ""
+        lines.append(f"| <= {entry['limit_pt']:g} pt{goal} | {picks[0]} | {picks[1]} |")
     lines += ["", *(f"- {key}: {value}" for key, value in (context or {}).items() if key.startswith("TVM schedules"))]
     return "\n".join(lines).rstrip() + "\n"

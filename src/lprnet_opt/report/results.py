@@ -1,5 +1,5 @@
-"""The report's numbers: one row per eval record joined with the timing stage, each variant
-against the baseline on the same plates, and the recommendation per accuracy constraint.
+"""The report's numbers: one row per eval record joined with the timing stage and its judge-plate
+drop, each variant against the baseline on the same plates (the choice: report/goal.py).
 
 Nothing here knows the variant list: every results/eval/*.json becomes a row, joined with its
 entry in results/timing.json. A contended timing run leaves every latency cell empty.
@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..kinds import snippet_of
 from ..record import SCALAR_FIELDS, read_record
-from ..measure.stats import ALPHA, difference_in_words, is_significant_loss
+from ..measure.stats import ALPHA, difference_in_words, is_significant_loss, paired_difference_interval
 
 # Per-variant fields of results/timing.json that become columns.
 TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_round_spread", "ratio_to_eager",
@@ -21,14 +21,12 @@ TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_roun
 # Cells that a contended timing run empties.
 LATENCY_FIELDS = [*(f for f in TIMING_FIELDS if f != "peak_rss_mb"), "speedup_vs_eager", "speedup_ci_low",
                   "speedup_ci_high", "ratio_to_onnxruntime_ci_low", "ratio_to_onnxruntime_ci_high"]
-# Accuracy constraints of the recommendation table: the largest drop against the baseline, in
-# points, that counts only when the paired test says the loss is real.
-CONSTRAINTS_PT = (0.5, 1.0, 2.0)
 
-
-def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None) -> pd.DataFrame:
-    """One row per eval record (record.EvalRecord) with its timing and its deploy bundle
-    (`bundles`: variant to bundle.json, for the bundle's folder and sizes), fastest first.
+def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None,
+                 judged: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per eval record (record.EvalRecord) with its timing, its deploy bundle
+    (`bundles`: variant to bundle.json, for the bundle's folder and sizes) and its drop on the
+    judge plates (`judged`: report.goal.judge_drops), fastest first.
 
     Adds the drop against the baseline in points and its description in words; the paired
     counts and p-value come from the record (`measure` computed them on the same plates).
@@ -52,6 +50,12 @@ def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None) ->
         # The precision asked for and the one the runtime read back (f32 for fixed-precision runtimes).
         row["precision"] = record.precision.get("requested", "f32")
         row["precision_ran"] = record.precision.get("ran", "f32")
+        judge = (judged or {}).get(record.variant)
+        row.update(judge_drop_pt=judge["drop_pt"] if judge else math.nan,
+                   judge_ci_low=judge["drop_ci_pt"][0] if judge else math.nan,
+                   judge_ci_high=judge["drop_ci_pt"][1] if judge else math.nan)
+        low, high = paired_difference_interval(record.plates_lost, record.plates_gained, record.n_images)
+        row.update(drop_ci_low=100 * low, drop_ci_high=100 * high)
         rows.append(row)
     frame = pd.DataFrame(rows)
     baselines = frame[frame["kind"] == "baseline"]
@@ -85,36 +89,6 @@ def pareto_flags(frame: pd.DataFrame) -> list[bool]:
         ).any()
         flags.append(not dominated)
     return flags
-
-
-def meets(row, limit_pt: float) -> bool:
-    """Within the constraint: a fit build whose drop is at most `limit_pt`, or whose loss is not
-    significant. An INT8 build its guard marked unfit never qualifies, whatever its plates say."""
-    return bool(row["fit"]) and (row["drop_pt"] <= limit_pt + 1e-9 or not row["significant_loss"])
-
-
-def recommendations(frame: pd.DataFrame, constraints=CONSTRAINTS_PT) -> list[dict]:
-    """Per constraint, the fastest and the smallest variant that satisfy it.
-
-    The fastest is ranked by latency, but every other qualifying variant whose bootstrap
-    speedup interval overlaps the winner's is named beside it: those are not shown to differ.
-    """
-    out = []
-    for limit in constraints:
-        ok = frame[[meets(row, limit) for _, row in frame.iterrows()]]
-        timed = ok.dropna(subset=["latency_ms"])
-        entry = {"limit_pt": limit, "fastest": None, "ties": [], "smallest": None}
-        if not timed.empty:
-            best = timed.loc[timed["latency_ms"].idxmin()]
-            entry["fastest"] = choice(best)
-            entry["ties"] = sorted(
-                r["variant"] for _, r in timed.iterrows()
-                if r["variant"] != best["variant"] and r["speedup_ci_high"] >= best["speedup_ci_low"]
-            )
-        small = ok.loc[ok["size_bytes"].idxmin()]
-        entry["smallest"] = choice(small)
-        out.append(entry)
-    return out
 
 
 def choice(row) -> dict:
@@ -163,4 +137,4 @@ def published_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["load_results", "pareto_flags", "recommendations", "published_comparison", "ALPHA"]
+__all__ = ["load_results", "pareto_flags", "published_comparison", "ALPHA"]

@@ -1,0 +1,144 @@
+"""The goal: one accuracy budget on the shipped artifact, and the fastest composition within it.
+
+The choice reads only the judge readings (`results/judge/<variant>.json`: calibration split plus,
+with generated images, the generated distillation plates; never evaluation plates) and the timing
+stage. A variant qualifies when it is fit and its judge drop against the baseline, plus the
+goal's margin, is at most the budget; the best by the objective ships. Judge plates are the ones
+calibration and distillation saw, so their drop is optimistic, and taking the best of many
+candidates adds a winner's curse: the margin pays for both (docs/goal.md measures it).
+
+The evaluation split only gives the verdict (stats.budget_verdict), from the paired drop against
+the baseline on the evaluation plates: changing the evaluation images cannot change the choice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..atomic import read_json
+from ..measure.stats import budget_verdict, drop_from_counts, paired_drop, verdict_sentence
+
+OBJECTIVES = ("latency", "throughput")
+# Budgets of the report's table besides the goal's own, in points against the baseline.
+CONSTRAINTS_PT = (0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Goal:
+    # Points of exact-plate accuracy the shipped artifact may lose against the baseline.
+    max_drop: float = 1.0
+    # "latency": batch-1 median latency; "throughput": images per second at timing.throughput_batch.
+    objective: str = "latency"
+    # Points added to each judge drop before it is held against the budget (config goal.margin).
+    margin: float = 0.5
+
+
+def judge_drops(paths) -> dict[str, dict]:
+    """Each variant's paired drop against the baseline on the judge plates, with its fitness.
+    Readings of other plates than the baseline's are refused, naming the file."""
+    readings = {}
+    for path in paths:
+        reading = read_json(path)
+        readings[reading["variant"]] = (str(path), reading)
+    if "baseline" not in readings:
+        raise ValueError("no judge reading of the baseline (results/judge/baseline.json): every drop is against it")
+    base = readings["baseline"][1]
+    base_correct = [c == "1" for c in base["correct"]]
+    drops = {}
+    for variant, (path, reading) in readings.items():
+        if reading["images_sha256"] != base["images_sha256"]:
+            raise ValueError(f"{path}: read other judge plates than the baseline; rerun rule measure")
+        drop = paired_drop(base_correct, [c == "1" for c in reading["correct"]])
+        drops[variant] = {**drop, "fit": reading["fit"], "judged_on": reading["judged_on"]}
+    return drops
+
+
+def objective_cost(timed: dict | None, objective: str) -> float | None:
+    """Lower is better: the latency, or the negated throughput; None without a valid number."""
+    if timed is None:
+        return None
+    value = timed.get("latency_ms") if objective == "latency" else timed.get("throughput_ips")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if objective == "latency" else -value
+
+
+def qualified(judged: dict[str, dict], goal: Goal) -> list[str]:
+    """Fit variants whose judge drop plus the margin is within the budget."""
+    return [v for v, d in judged.items() if d["fit"] and d["drop_pt"] + goal.margin <= goal.max_drop + 1e-9]
+
+
+def choose(judged: dict[str, dict], timing: dict, goal: Goal) -> dict:
+    """The composition to ship under `goal`, from judge drops and timing alone. When none
+    qualifies, the fit one with the least judge drop ships with `goal_met` False; an unfit build
+    never ships. None as `variant` when the timing run was contended (no valid latency)."""
+    if goal.objective not in OBJECTIVES:
+        raise ValueError(f"config key goal.objective: {goal.objective!r}; one of {', '.join(OBJECTIVES)}")
+    costs = {} if timing["contended"] else {
+        v: c for v in judged if (c := objective_cost(timing["variants"].get(v), goal.objective)) is not None}
+    fit = [v for v in judged if judged[v]["fit"] and v in costs]
+    allowed = [v for v in qualified(judged, goal) if v in costs]
+    entry = {"max_drop": goal.max_drop, "margin": goal.margin, "objective": goal.objective,
+             "qualified": sorted(allowed, key=lambda v: costs[v]), "candidates": len(fit)}
+    if not fit:
+        return {**entry, "variant": None, "goal_met": False, "judge": None}
+    if allowed:
+        best, met = min(allowed, key=lambda v: (costs[v], v)), True
+    else:
+        best, met = min(fit, key=lambda v: (judged[v]["drop_pt"], costs[v], v)), False
+    return {**entry, "variant": best, "goal_met": met, "judge": judged[best]}
+
+
+def evaluation_drop(row) -> dict:
+    """A results row's paired drop against the baseline on the evaluation plates."""
+    return drop_from_counts(int(row["plates_lost"]), int(row["plates_gained"]), int(row["n_images"]))
+
+
+def verdict_of(row, max_drop: float) -> tuple[str, str]:
+    """The evaluation verdict of a results row against a budget, and the sentence that says it."""
+    drop = evaluation_drop(row)
+    return budget_verdict(drop, max_drop), verdict_sentence(drop, max_drop)
+
+
+def answer(choice: dict, frame, context_class: str) -> str:
+    """The report's first line: what to ship, how fast, and the evaluation verdict."""
+    if choice["variant"] is None:
+        return "No composition can be recommended: no fit variant has a valid timing (see the timing note)."
+    row = frame.set_index("variant").loc[choice["variant"]]
+    drop = evaluation_drop(row)
+    verdict = budget_verdict(drop, choice["max_drop"])
+    low, high = drop["drop_ci_pt"]
+    speed = (f"{row['latency_ms']:.2f} ms" + (f", {row['ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32"
+                                              if not math.isnan(row["ratio_to_onnxruntime"]) else ""))
+    if choice["objective"] == "throughput":
+        speed = f"{row['throughput_ips']:.0f} images/s at batch {choice.get('batch', '?')}; {speed} at batch 1"
+    missed = "" if choice["goal_met"] else (
+        f" No composition met the budget on the judge plates with the {choice['margin']:g} pt margin: this is the "
+        "one with the least judge drop.")
+    return (f"Ship {choice['variant']} ({row['bundle']}/): {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
+            f"[{low:.2f}, {high:.2f}], {verdict} {'with' if verdict in ('within', 'consistent') else 'against'} "
+            f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{missed}")
+
+
+def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) -> list[dict]:
+    """Per budget (the goal's and CONSTRAINTS_PT), the composition `choose` ships and the smallest
+    that qualifies on the judge plates, each with its evaluation verdict against that budget."""
+    from .results import choice  # the row's bundle and snippet
+
+    rows = frame.set_index("variant", drop=False)
+    out = []
+    for limit in sorted({*CONSTRAINTS_PT, goal.max_drop}):
+        budget = Goal(limit, goal.objective, goal.margin)
+        picked = choose(judged, timing, budget)
+        entry = {"limit_pt": limit, "is_goal": limit == goal.max_drop, "goal_met": picked["goal_met"],
+                 "choice": picked, "ship": None, "smallest": None}
+        names = qualified(judged, budget) or ([picked["variant"]] if picked["variant"] else [])
+        for key, name in (("ship", picked["variant"]),
+                          ("smallest", min(names, key=lambda v: (rows.loc[v, "size_bytes"], v)) if names else None)):
+            if name is not None:
+                verdict, sentence = verdict_of(rows.loc[name], limit)
+                entry[key] = {**choice(rows.loc[name]), "verdict": verdict, "verdict_text": sentence,
+                              "judge_drop_pt": judged[name]["drop_pt"]}
+        out.append(entry)
+    return out
