@@ -48,7 +48,7 @@ def cpu_claim(threads=None):
     given), scaled up when --cores exceeds this machine's cores, so that a local `--cores 8`
     on a 2-core machine never runs more threads than there are cores. Accuracy jobs running
     beside builds that way made the default run 56% slower (23.2 against 14.8 min;
-    docs/performance.md). On a cluster (`workflow.cores` 1 or unset) the threads themselves.
+    docs/timing-protocol.md). On a cluster (`workflow.cores` 1 or unset) the threads themselves.
     """
     try:
         cores = workflow.cores

@@ -53,8 +53,10 @@ def test_timing_beside_other_work_is_flagged_and_the_report_shows_no_latency(mea
     (tmp_path / "timing.json").write_text(json.dumps(timing))
     out = tmp_path / "out"
     frame = write_report(sorted((measured / "eval").glob("*.json")), tmp_path / "timing.json", out / "s.csv",
-                         out / "s.md", out / "r.html", out / "charts")
+                         out / "s.md", out / "r.html", out / "charts",
+                         judge_paths=sorted((measured / "judge").glob("*.json")))
     assert frame["latency_ms"].isna().all()
+    assert (out / "s.md").read_text().startswith("No composition can be recommended")
     assert INVALID in (out / "s.md").read_text() and "timing run was contended" in (out / "r.html").read_text()
     assert not (out / "charts" / "speedup.svg").exists()
 

@@ -17,7 +17,7 @@ import pandas as pd
 from .geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from .record import EvalRecord, read_record
 from .report.page import markdown_table
-from .runtimes import Runner, load_runner
+from .runtimes import Runner, load_runner, load_spec, runtime_spec
 from .measure.side_by_side import TimingSettings, paired_ratio, round_latency, time_side_by_side
 from .measure.timing import spread, time_interleaved
 
@@ -30,7 +30,8 @@ def random_images(count: int) -> np.ndarray:
 def load_built(results: Path, variant: str, threads: int) -> tuple[EvalRecord, Runner]:
     """A built variant's eval record and its artifact loaded by its runtime."""
     record = read_record(results / "eval" / f"{variant}.json")
-    return record, load_runner(record.runtime, record.artifact, threads)
+    return record, load_spec(runtime_spec(record.runtime, record.precision.get("requested", "f32")), record.artifact,
+                             threads)
 
 
 def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: int) -> list[dict]:
@@ -49,8 +50,9 @@ def bench(results: Path, variants: list[str], threads: int, warmup: int, runs: i
 
 
 def built_artifact(results: Path, spec: str) -> tuple[str, tuple[str, str]]:
-    """`variant` (its eval record names runtime and artifact) or `name=runtime:path` (any artifact,
-    e.g. two TVM libraries tuned differently), as (name, (runtime, path))."""
+    """`variant` (its eval record names runtime, precision and artifact) or `name=runtime:path` (any
+    artifact, e.g. two TVM libraries tuned differently; `openvino_runtime@bf16:path` in bf16), as
+    (name, (runtime spec, path))."""
     if "=" in spec:
         name, _, target = spec.partition("=")
         runtime, _, path = target.partition(":")
@@ -58,7 +60,7 @@ def built_artifact(results: Path, spec: str) -> tuple[str, tuple[str, str]]:
             raise SystemExit(f"bench: {spec!r}: expected name=runtime:path to an existing artifact")
         return name, (runtime, path)
     record = read_record(results / "eval" / f"{spec}.json")
-    return spec, (record.runtime, record.artifact)
+    return spec, (runtime_spec(record.runtime, record.precision.get("requested", "f32")), record.artifact)
 
 
 def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, runs: int,
@@ -67,7 +69,7 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
     stage's protocol (`timing.time_side_by_side`), with the first variant as the reference.
 
     In one process, TVM's worker threads still spin after its last call and slowed ONNX
-    Runtime's next calls (its p90 reached 6.1 ms, docs/performance.md); alone, no runtime's
+    Runtime's next calls (its p90 reached 6.1 ms, docs/timing-protocol.md); alone, no runtime's
     threads meet another's. Returns the rows and the run (with its contention verdict).
     """
     built = dict(built_artifact(results, spec) for spec in variants)

@@ -233,7 +233,7 @@ def flush_subnormals(state: dict[str, torch.Tensor]) -> int:
     Such weights (34% of the public LPRNet_Pytorch checkpoint: weight decay drove unused
     filters towards zero) change no float32 logit, but on Intel cores every multiply with a
     subnormal operand takes a microcode assist: eager PyTorch ran that checkpoint 12x slower
-    than the same weights flushed (docs/performance.md, "Subnormal weights"). Flushed once here, every
+    than the same weights flushed (docs/timing-protocol.md, "Subnormal weights"). Flushed once here, every
     variant starts from the same numbers and no runtime is credited with the difference.
     """
     flushed = 0

@@ -31,5 +31,5 @@ def int8_graph(model: LPRNet) -> LPRNet:
     context pools as depthwise convs, so that every op between convs stays INT8 in NHWC.
     Measured in ONNX Runtime on the real checkpoint: the strided channel Slice on uint8 NHWC
     took 0.62 ms and the QLinearAveragePools 0.84 ms of a 2.9 ms call; with both rewrites the
-    INT8 call took 2.0 ms against 2.4 ms for the fp32 export (docs/performance.md)."""
+    INT8 call took 2.0 ms against 2.4 ms for the fp32 export (docs/int8.md)."""
     return pools_as_depthwise(fp32_graph(model))

@@ -15,7 +15,7 @@ Each keeps every logit (up to float rounding) and change only weights and slicin
 - `pools_as_depthwise`: the three context average pools as depthwise convs of 1/(kh*kw).
   For the INT8 ONNX graph only: ONNX Runtime's QLinearAveragePool took 0.84 ms of a
   2.9 ms call, and an fp32 pool behind a DequantizeLinear of the full map was no better,
-  while a depthwise QLinearConv runs in NHWC with the rest (docs/performance.md).
+  while a depthwise QLinearConv runs in NHWC with the rest (docs/int8.md).
 """
 
 from __future__ import annotations

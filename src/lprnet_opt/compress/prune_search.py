@@ -74,7 +74,7 @@ def search_ratio(judge: CutJudge, max_drop: float) -> dict:
 
     Upward in COARSE_STEP until a cut misses the budget, then bisection between the last cut
     that met it and that one. Assumes the drop grows with the cut, which held on both models
-    measured (docs/performance.md); the path records every candidate, so a reader sees it.
+    measured (docs/pruning.md); the path records every candidate, so a reader sees it.
     """
     path: list[dict] = []
 

@@ -49,7 +49,7 @@ def disturbed_rounds(medians: dict[str, list[float]], foreign: list[float],
     A round's drift is the median, over variants, of each variant's median in that round
     against its median over the other rounds: other work slows every variant in a round. One
     runtime alone is no yardstick: on an idle machine (0.00 foreign cores) eager PyTorch's
-    medians ranged 3.65-5.73 ms across fresh processes (docs/performance.md). Returns, per
+    medians ranged 3.65-5.73 ms across fresh processes (docs/timing-protocol.md). Returns, per
     disturbed round, a severity (to retime the worst first) and the reason.
     """
     found = {}

@@ -70,7 +70,7 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             specs = {v: {"runtime": BUNDLE if bundles else artifacts[v][0],
                          "artifact": bundles[v] if bundles else artifacts[v][1], "sample": sample,
                          "threads": settings.threads, "warmup": settings.warmup, "image": image if bundles else None}
-                     for v in sorted(turns, key=lambda v: artifacts[v][0] not in COMPILING)}
+                     for v in sorted(turns, key=lambda v: artifacts[v][0].partition("@")[0] not in COMPILING)}
             loaded = start_loaded(specs, os.cpu_count() or 1)
             processes = {v: loaded[v] for v in turns}
             for process in processes.values():

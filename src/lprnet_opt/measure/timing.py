@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtimes import Runner, load_runner
+from ..runtimes import Runner, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup:
         predictor = load_bundle(artifact, threads)
         runner = predictor.infer
     else:
-        predictor, runner = None, load_runner(runtime, artifact, threads)
+        predictor, runner = None, load_spec(runtime, artifact, threads)
     for _ in range(warmup):
         runner(sample)
     print(REPLY + json.dumps({"ready": True}), flush=True)

@@ -1,5 +1,6 @@
 """The report's Altair charts. Each takes the results frame (report.results) and a width:
-"container" in the HTML page (charts fill their column), a number for the PNG/SVG copies.
+"container" in the HTML page (charts fill their column), a number for the PNG/SVG copies; the
+charts that label points keep a fixed width (chart_labels.LABELLED_WIDTH) in both.
 
 Accuracy axes start from a floor under the lowest 95% interval, not at the lowest point, and
 every accuracy point carries its interval: five plates in a thousand must not look like a ranking.
@@ -11,8 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..kinds import KINDS
-
-HEIGHT = 300
+from .chart_labels import HEIGHT, LABELLED_WIDTH, padded, point_labels, with_key
 
 
 def accuracy_scale(frame: pd.DataFrame) -> alt.Scale:
@@ -39,42 +39,47 @@ def accuracy_chart(frame: pd.DataFrame, width) -> alt.Chart:
 
 
 def accuracy_latency_chart(frame: pd.DataFrame, width) -> alt.Chart:
-    scale = accuracy_scale(frame)
-    base = alt.Chart(frame).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)",
-                                           scale=alt.Scale(zero=False)))
+    data = frame.dropna(subset=["latency_ms"])
+    low, high = accuracy_scale(frame).domain
+    x_domain = padded(data["latency_ms"])
+    xs, ys = alt.Scale(domain=x_domain, nice=False), alt.Scale(domain=[low, high], nice=False)
+    base = alt.Chart(data).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)", scale=xs))
     intervals = base.mark_rule(opacity=0.6).encode(
-        y=alt.Y("accuracy_ci_low:Q", scale=scale, axis=alt.Axis(format=".1%"), title="exact-plate accuracy"),
+        y=alt.Y("accuracy_ci_low:Q", scale=ys, axis=alt.Axis(format=".1%"), title="exact-plate accuracy"),
         y2="accuracy_ci_high:Q", color="kind:N")
     points = base.mark_point(filled=True, size=90).encode(
-        y=alt.Y("accuracy:Q", scale=scale), color=alt.Color("kind:N"),
+        y=alt.Y("accuracy:Q", scale=ys), color=alt.Color("kind:N"),
         tooltip=["variant", alt.Tooltip("accuracy:Q", format=".2%"), "latency_ms", "size_mb"])
-    labels = base.mark_text(align="left", dx=7, dy=-6).encode(y=alt.Y("accuracy:Q", scale=scale), text="variant:N")
-    frontier = alt.Chart(frame[frame["pareto"]]).mark_line(strokeDash=[4, 3], color="gray").encode(
-        x="latency_ms:Q", y=alt.Y("accuracy:Q", scale=scale), order="latency_ms:Q")
-    return (intervals + frontier + points + labels).properties(
-        title="Accuracy against latency (bars: 95% intervals; dashed: Pareto frontier)", width=width, height=HEIGHT)
+    frontier = alt.Chart(data[data["pareto"]]).mark_line(strokeDash=[4, 3], color="gray").encode(
+        x=alt.X("latency_ms:Q", scale=xs), y=alt.Y("accuracy:Q", scale=ys), order="latency_ms:Q")
+    labels, key = point_labels(data, "latency_ms", "accuracy", x_domain, [low, high])
+    return with_key((intervals + frontier + points + labels).properties(
+        title="Accuracy against latency (bars: 95% intervals; dashed: Pareto frontier)", width=LABELLED_WIDTH,
+        height=HEIGHT), key)
 
 
 def frontier_chart(frame: pd.DataFrame, max_drop: float, width) -> alt.Chart:
     """Every composition's latency against its evaluation drop from the baseline, with the paired
-    95% interval, and the goal's budget. Points carry a legend, not labels: at the default run's
-    variant count labels printed over each other."""
-    data = frame.assign(drop=frame["drop_pt"], judged=frame["judge_drop_pt"])
-    color = alt.Color("variant:N", scale=alt.Scale(scheme="category20"), title=None)
-    base = alt.Chart(data).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)",
-                                          scale=alt.Scale(zero=False)))
-    intervals = base.mark_rule(opacity=0.7).encode(
-        y=alt.Y("drop_ci_low:Q", title="evaluation drop against the baseline (pt)"), y2="drop_ci_high:Q", color=color)
+    95% interval, and the goal's budget; labels placed so that none covers another."""
+    data = frame.dropna(subset=["latency_ms"]).assign(drop=lambda f: f["drop_pt"], judged=lambda f: f["judge_drop_pt"])
+    x_domain = padded(data["latency_ms"])
+    y_domain = padded(pd.concat([data["drop_ci_low"], data["drop_ci_high"], pd.Series([max_drop, 0.0])]))
+    xs, ys = alt.Scale(domain=x_domain, nice=False), alt.Scale(domain=y_domain, nice=False)
+    base = alt.Chart(data).encode(x=alt.X("latency_ms:Q", title="batch-1 latency, median of rounds (ms)", scale=xs))
+    intervals = base.mark_rule(opacity=0.6).encode(
+        y=alt.Y("drop_ci_low:Q", scale=ys, title="evaluation drop against the baseline (pt)"), y2="drop_ci_high:Q",
+        color="kind:N")
     points = base.mark_point(filled=True, size=80).encode(
-        y="drop:Q", color=color, shape=alt.Shape("fit:N", title="fit"),
+        y=alt.Y("drop:Q", scale=ys), color="kind:N", shape=alt.Shape("fit:N", title="fit"),
         tooltip=["variant", "kind", alt.Tooltip("latency_ms:Q", format=".3f"), alt.Tooltip("drop:Q", format=".2f"),
                  alt.Tooltip("drop_ci_low:Q", format=".2f"), alt.Tooltip("drop_ci_high:Q", format=".2f"),
                  alt.Tooltip("judged:Q", format=".2f", title="judge drop")])
     budget = alt.Chart(pd.DataFrame({"budget": [max_drop]})).mark_rule(strokeDash=[5, 3], color="#a00").encode(
-        y="budget:Q")
-    return (intervals + points + budget).properties(
+        y=alt.Y("budget:Q", scale=ys))
+    labels, key = point_labels(data, "latency_ms", "drop", x_domain, y_domain)
+    return with_key((intervals + budget + points + labels).properties(
         title=f"Every composition: latency against evaluation drop (bars: 95% intervals; dashed: the {max_drop:g} pt "
-              "budget)", width=width, height=HEIGHT)
+              "budget)", width=LABELLED_WIDTH, height=HEIGHT), key)
 
 
 def speedup_chart(frame: pd.DataFrame, width) -> alt.Chart:

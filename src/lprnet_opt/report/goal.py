@@ -142,3 +142,43 @@ def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) ->
                               "judge_drop_pt": judged[name]["drop_pt"]}
         out.append(entry)
     return out
+
+
+def margin_study(results, budgets, margins) -> list[dict]:
+    """Per budget and margin: what the choice ships from a finished run's judge readings and
+    timing, and its evaluation drop and verdict; how docs/goal.md measured the default margin.
+    Command: python -m lprnet_opt.report.goal [results] --budgets ... --margins ..."""
+    from pathlib import Path
+
+    from ..record import read_record
+
+    results = Path(results)
+    judged = judge_drops(sorted((results / "judge").glob("*.json")))
+    timing = read_json(results / "timing.json")
+    records = {r.variant: r for r in map(read_record, sorted((results / "eval").glob("*.json")))}
+    rows = []
+    for budget in budgets:
+        for margin in margins:
+            picked = choose(judged, timing, Goal(budget, "latency", margin))
+            record = records.get(picked["variant"])
+            drop = drop_from_counts(record.plates_lost, record.plates_gained, record.n_images) if record else None
+            rows.append({"budget": budget, "margin": margin, "ships": picked["variant"], "goal_met": picked["goal_met"],
+                         "judge_drop": None if drop is None else round(picked["judge"]["drop_pt"], 2),
+                         "eval_drop": None if drop is None else round(drop["drop_pt"], 2),
+                         "eval_over_budget": None if drop is None else drop["drop_pt"] > budget + 1e-9,
+                         "verdict": None if drop is None else budget_verdict(drop, budget),
+                         "latency_ms": timing["variants"].get(picked["variant"], {}).get("latency_ms")})
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    import pandas as pd
+
+    parser = argparse.ArgumentParser(description="What the goal ships per budget and margin, from a finished run.")
+    parser.add_argument("results", nargs="?", default="results")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
+    args = parser.parse_args()
+    print(pd.DataFrame(margin_study(args.results, args.budgets, args.margins)).to_markdown(index=False))

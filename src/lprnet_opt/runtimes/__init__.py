@@ -26,6 +26,18 @@ def load_runner(runtime: str, path: str | Path, threads: int, precision: str = "
     return importlib.import_module(f"{__name__}.{runtime}").load(path, threads, **options)
 
 
+def runtime_spec(runtime: str, precision: str = "f32") -> str:
+    """One string for a runtime and its precision, "openvino_runtime@bf16" (plain for f32): what a
+    timing process and `bench` are told to load."""
+    return runtime if precision == "f32" else f"{runtime}@{precision}"
+
+
+def load_spec(spec: str, path: str | Path, threads: int) -> Runner:
+    """`load_runner` for a `runtime_spec` string."""
+    runtime, _, precision = spec.partition("@")
+    return load_runner(runtime, path, threads, precision or "f32")
+
+
 def precision_of(runner: Runner) -> dict:
     """What a runner's runtime read back of the precision it runs in; {} for runtimes with one fixed."""
     return dict(getattr(runner, "precision", None) or {})

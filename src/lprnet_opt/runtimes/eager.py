@@ -18,7 +18,7 @@ def torch_runner(module: torch.nn.Module, threads: int, exported: bool = False, 
     if not exported:
         module.eval()
     # channels_last is the fast layout for this model's pooling and convs on CPU: NCHW
-    # max_pool2d measured about 10x slower (docs/performance.md).
+    # max_pool2d measured about 10x slower (docs/timing-protocol.md).
     module = module.to(memory_format=torch.channels_last)
 
     def run(images: np.ndarray) -> np.ndarray:

@@ -190,7 +190,7 @@ def shard_cost_model(setting: str, cores: int | None):
     database records first (feed_records); "shared" is one such model for the whole shard, trained
     on every task's measurements (labels are normalised per workload, so tasks mix soundly). At
     512 trials from scratch neither beat the default beyond the search seed's spread: early 0.977x
-    its latency over five seeds (paired t = -0.8), shared won one pair of three (docs/tvm-tuning.md).
+    its latency over five seeds (paired t = -0.8), shared won one pair of three (docs/tvm-cost-model.md).
     So per_task stays the default and the others are options.
     """
     if setting not in COST_MODELS:
