@@ -87,7 +87,19 @@ def choose(judged: dict[str, dict], timing: dict, goal: Goal) -> dict:
         best, met = min(allowed, key=lambda v: (costs[v], v)), True
     else:
         best, met = min(fit, key=lambda v: (judged[v]["drop_pt"], costs[v], v)), False
-    return {**entry, "variant": best, "goal_met": met, "judge": judged[best]}
+    return {**entry, "variant": best, "goal_met": met, "judge": judged[best],
+            "ties": not_told_apart(best, allowed, timing) if goal.objective == "latency" else []}
+
+
+def not_told_apart(best: str, others: list[str], timing: dict) -> list[str]:
+    """Qualified variants whose bootstrap interval of the latency ratio to ONNX Runtime fp32 (to
+    eager without that peer) overlaps the shipped one's: the timing run cannot say which of them
+    is faster. ONNX Runtime, not eager: eager PyTorch's round-to-round swing widened every
+    interval to eager (default run, 2026-12-06: a 1.42 ms variant overlapped a 0.92 ms one)."""
+    field = "ratio_to_onnxruntime_ci" if timing["variants"][best].get("ratio_to_onnxruntime_ci") else \
+        "ratio_to_eager_ci"
+    high = timing["variants"][best][field][1]
+    return sorted(v for v in others if v != best and timing["variants"][v][field][0] <= high)
 
 
 def evaluation_drop(row) -> dict:
@@ -113,12 +125,14 @@ def answer(choice: dict, frame, context_class: str) -> str:
                                               if not math.isnan(row["ratio_to_onnxruntime"]) else ""))
     if choice["objective"] == "throughput":
         speed = f"{row['throughput_ips']:.0f} images/s at batch {choice.get('batch', '?')}; {speed} at batch 1"
+    ties = (f" Not told apart in speed from {', '.join(choice['ties'])} (overlapping intervals)."
+            if choice.get("ties") else "")
     missed = "" if choice["goal_met"] else (
         f" No composition met the budget on the judge plates with the {choice['margin']:g} pt margin: this is the "
         "one with the least judge drop.")
     return (f"Ship {choice['variant']} ({row['bundle']}/): {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
             f"[{low:.2f}, {high:.2f}], {verdict} {'with' if verdict in ('within', 'consistent') else 'against'} "
-            f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{missed}")
+            f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{ties}{missed}")
 
 
 def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) -> list[dict]:
@@ -143,42 +157,3 @@ def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) ->
         out.append(entry)
     return out
 
-
-def margin_study(results, budgets, margins) -> list[dict]:
-    """Per budget and margin: what the choice ships from a finished run's judge readings and
-    timing, and its evaluation drop and verdict; how docs/goal.md measured the default margin.
-    Command: python -m lprnet_opt.report.goal [results] --budgets ... --margins ..."""
-    from pathlib import Path
-
-    from ..record import read_record
-
-    results = Path(results)
-    judged = judge_drops(sorted((results / "judge").glob("*.json")))
-    timing = read_json(results / "timing.json")
-    records = {r.variant: r for r in map(read_record, sorted((results / "eval").glob("*.json")))}
-    rows = []
-    for budget in budgets:
-        for margin in margins:
-            picked = choose(judged, timing, Goal(budget, "latency", margin))
-            record = records.get(picked["variant"])
-            drop = drop_from_counts(record.plates_lost, record.plates_gained, record.n_images) if record else None
-            rows.append({"budget": budget, "margin": margin, "ships": picked["variant"], "goal_met": picked["goal_met"],
-                         "judge_drop": None if drop is None else round(picked["judge"]["drop_pt"], 2),
-                         "eval_drop": None if drop is None else round(drop["drop_pt"], 2),
-                         "eval_over_budget": None if drop is None else drop["drop_pt"] > budget + 1e-9,
-                         "verdict": None if drop is None else budget_verdict(drop, budget),
-                         "latency_ms": timing["variants"].get(picked["variant"], {}).get("latency_ms")})
-    return rows
-
-
-if __name__ == "__main__":
-    import argparse
-
-    import pandas as pd
-
-    parser = argparse.ArgumentParser(description="What the goal ships per budget and margin, from a finished run.")
-    parser.add_argument("results", nargs="?", default="results")
-    parser.add_argument("--budgets", type=float, nargs="+", default=[0.5, 1.0, 2.0])
-    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
-    args = parser.parse_args()
-    print(pd.DataFrame(margin_study(args.results, args.budgets, args.margins)).to_markdown(index=False))
