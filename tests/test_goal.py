@@ -107,6 +107,15 @@ def test_a_generous_budget_ships_a_more_compressed_composition_than_a_tight_one(
     assert "openvino_bf16" not in generous["qualified"]  # unfit, whatever its plates say
 
 
+def test_the_throughput_objective_ships_the_most_images_per_second(compositions):
+    judged, timing = judged_and_timing(compositions)
+    picked = choose(judged, timing, Goal(max_drop=100.0, objective="throughput", margin=0.0))
+    fit = [v for v in judged if judged[v]["fit"]]
+    assert picked["variant"] == max(fit, key=lambda v: timing["variants"][v]["throughput_ips"])
+    with pytest.raises(ValueError, match="goal.objective"):
+        choose(judged, timing, Goal(objective="speed"))
+
+
 def test_a_budget_no_composition_meets_ships_the_least_judge_drop_and_says_so(compositions):
     judged, timing = judged_and_timing(compositions)
     none = choose(judged, timing, Goal(max_drop=0.0, margin=50.0))

@@ -54,12 +54,16 @@ def judge_drops(paths) -> dict[str, dict]:
     return drops
 
 
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def objective_cost(timed: dict | None, objective: str) -> float | None:
     """Lower is better: the latency, or the negated throughput; None without a valid number."""
     if timed is None:
         return None
     value = timed.get("latency_ms") if objective == "latency" else timed.get("throughput_ips")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return None
     return value if objective == "latency" else -value
 
@@ -121,16 +125,17 @@ def answer(choice: dict, frame, context_class: str) -> str:
     drop = evaluation_drop(row)
     verdict = budget_verdict(drop, choice["max_drop"])
     low, high = drop["drop_ci_pt"]
-    speed = (f"{row['latency_ms']:.2f} ms" + (f", {row['ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32"
-                                              if not math.isnan(row["ratio_to_onnxruntime"]) else ""))
-    if choice["objective"] == "throughput":
+    speed = f"{row['latency_ms']:.2f} ms" + ("" if missing(row["ratio_to_onnxruntime"]) else
+                                             f", {row['ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32")
+    if choice["objective"] == "throughput" and not missing(row["throughput_ips"]):
         speed = f"{row['throughput_ips']:.0f} images/s at batch {choice.get('batch', '?')}; {speed} at batch 1"
     ties = (f" Not told apart in speed from {', '.join(choice['ties'])} (overlapping intervals)."
             if choice.get("ties") else "")
     missed = "" if choice["goal_met"] else (
         f" No composition met the budget on the judge plates with the {choice['margin']:g} pt margin: this is the "
         "one with the least judge drop.")
-    return (f"Ship {choice['variant']} ({row['bundle']}/): {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
+    where = f" ({row['bundle']}/)" if isinstance(row["bundle"], str) else ""
+    return (f"Ship {choice['variant']}{where}: {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
             f"[{low:.2f}, {high:.2f}], {verdict} {'with' if verdict in ('within', 'consistent') else 'against'} "
             f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{ties}{missed}")
 
