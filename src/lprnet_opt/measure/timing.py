@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtimes import Runner, load_spec
+from ..runtimes import Runner, load_spec, precision_of
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup:
                                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                       "torch_imported": "torch" in sys.modules,
                                       # What the runtime read back of its precision in this process.
-                                      "precision": dict(getattr(runner, "precision", None) or {})}), flush=True)
+                                      "precision": precision_of(runner)}), flush=True)
             return
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..atomic import read_json
 from ..measure.stats import budget_verdict, drop_from_counts, paired_drop, verdict_sentence
+from .results import choice
 
 OBJECTIVES = ("latency", "throughput")
 # Budgets of the report's table besides the goal's own, in points against the baseline.
@@ -143,8 +144,6 @@ def answer(choice: dict, frame, context_class: str) -> str:
 def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) -> list[dict]:
     """Per budget (the goal's and CONSTRAINTS_PT), the composition `choose` ships and the smallest
     that qualifies on the judge plates, each with its evaluation verdict against that budget."""
-    from .results import choice  # the row's bundle and snippet
-
     rows = frame.set_index("variant", drop=False)
     out = []
     for limit in sorted({*CONSTRAINTS_PT, goal.max_drop}):
