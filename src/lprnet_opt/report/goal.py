@@ -85,7 +85,7 @@ def choose(judged: dict[str, dict], timing: dict, goal: Goal) -> dict:
     fit = [v for v in judged if judged[v]["fit"] and v in costs]
     allowed = [v for v in qualified(judged, goal) if v in costs]
     entry = {"max_drop": goal.max_drop, "margin": goal.margin, "objective": goal.objective,
-             "qualified": sorted(allowed, key=lambda v: costs[v]), "candidates": len(fit)}
+             "qualified": sorted(allowed, key=lambda v: costs[v])}
     if not fit:
         return {**entry, "variant": None, "goal_met": False, "judge": None}
     if allowed:
@@ -150,7 +150,7 @@ def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) ->
         budget = Goal(limit, goal.objective, goal.margin)
         picked = choose(judged, timing, budget)
         entry = {"limit_pt": limit, "is_goal": limit == goal.max_drop, "goal_met": picked["goal_met"],
-                 "choice": picked, "ship": None, "smallest": None}
+                 "ship": None, "smallest": None}
         names = qualified(judged, budget) or ([picked["variant"]] if picked["variant"] else [])
         for key, name in (("ship", picked["variant"]),
                           ("smallest", min(names, key=lambda v: (rows.loc[v, "size_bytes"], v)) if names else None)):

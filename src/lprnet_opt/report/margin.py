@@ -17,7 +17,7 @@ import pandas as pd
 from ..atomic import read_json
 from ..measure.stats import budget_verdict, drop_from_counts
 from ..record import read_record
-from .goal import Goal, choose, judge_drops, objective_cost
+from .goal import Goal, choose, judge_drops
 
 SEED = 0
 
@@ -33,24 +33,23 @@ def margin_study(results: Path, budgets: list[float], margins: list[float], resa
     timing = read_json(results / "timing.json")
     records = {r.variant: r for r in map(read_record, sorted((results / "eval").glob("*.json")))}
     evaluation = {v: drop_from_counts(r.plates_lost, r.plates_gained, r.n_images) for v, r in records.items()}
-    names = [v for v in judged if judged[v]["fit"] and objective_cost(timing["variants"].get(v), "latency") is not None]
+    names = list(judged)
     correct = np.array([[c == "1" for c in readings[v]["correct"]] for v in names])
-    base = np.array([c == "1" for c in readings["baseline"]["correct"]])
-    cost = np.array([objective_cost(timing["variants"][v], "latency") for v in names])
-    rng = np.random.default_rng(SEED)
-    draws = rng.integers(0, base.size, size=(resamples, base.size))
-    # Drop in points of every fit variant on every resample: (lost - gained) / n.
-    drops = np.stack([100 * ((base[d][None, :] & ~correct[:, d]).sum(1) - (~base[d][None, :] & correct[:, d]).sum(1))
-                      / base.size for d in draws])
+    base = correct[names.index("baseline")]
+    draws = np.random.default_rng(SEED).integers(0, base.size, size=(resamples, base.size))
+    # Every resample's judge drops, as `judge_drops` gives them, for `choose` itself to read.
+    resampled = []
+    for d in draws:
+        lost = (base[d][None, :] & ~correct[:, d]).sum(1)
+        gained = (~base[d][None, :] & correct[:, d]).sum(1)
+        resampled.append({v: {**drop_from_counts(int(lost[i]), int(gained[i]), base.size), "fit": judged[v]["fit"]}
+                          for i, v in enumerate(names)})
     rows = []
     for budget in budgets:
         for margin in margins:
-            picked = choose(judged, timing, Goal(budget, "latency", margin))
-            chosen = []
-            for sample in drops:
-                ok = sample + margin <= budget + 1e-9
-                chosen.append(names[int(np.argmin(np.where(ok, cost, np.inf)))] if ok.any() else
-                              names[int(np.lexsort((cost, sample))[0])])
+            goal = Goal(budget, "latency", margin)
+            picked = choose(judged, timing, goal)
+            chosen = [choose(sample, timing, goal)["variant"] for sample in resampled]
             over = np.mean([evaluation[v]["drop_pt"] > budget + 1e-9 for v in chosen])
             drop = evaluation.get(picked["variant"])
             rows.append({"budget": budget, "margin": margin, "ships": picked["variant"],
