@@ -88,6 +88,15 @@ def calibration_folder():
     )
 
 
+# The calibration split alone, written by the calibration_split rule; read by all that shapes the choice.
+CALIBRATION = "results/data/calibration.json"
+
+
+def calibration_source():
+    """The folder the calibration split comes from: its own, or the images split by hash."""
+    return calibration_folder() or folder_of(config["images"], "evaluation")
+
+
 def distill_plates(used=True):
     """Generated plates that distillation adds to the calibration split, when configured and used."""
     return (
@@ -97,13 +106,11 @@ def distill_plates(used=True):
     )
 
 
-def judge_plates(variant):
-    """Generated plates that join the calibration split in judging an INT8 variant's accuracy
-    budget: only with a budget, and only when the evaluated images are generated too."""
-    return distill_plates(
-        config["images"] == "synthetic"
-        and VARIANTS[variant].get("max_drop") is not None
-    )
+def judge_plates():
+    """Generated plates that join the calibration split as the judge plates, when the evaluated
+    images are generated too: one set for every guard, the channel-pruning search and the goal.
+    """
+    return distill_plates(config["images"] == "synthetic")
 
 
 def weights_of(variant):

@@ -28,3 +28,21 @@ rule split:
         fraction=config["calibration_fraction"],
     script:
         "../scripts/split.py"
+
+
+# The calibration part alone, from the calibration folder (or, split by hash, the image folder's
+# file names): builds, guards, judge readings and timing read this, never split.json, so new
+# evaluation images rerun only what reads them (README, "What reruns").
+rule calibration_split:
+    input:
+        images=calibration_source(),
+        code=package_code("calibration_split.py"),
+    output:
+        CALIBRATION,
+    log:
+        "logs/calibration_split/calibration_split.log",
+    params:
+        calibration_images=bool(calibration_folder()),
+        fraction=config["calibration_fraction"],
+    script:
+        "../scripts/calibration_split.py"

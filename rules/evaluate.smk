@@ -27,12 +27,9 @@ rule measure:
         baseline=lambda w: baseline_predictions(w.variant),
         split="results/data/split.json",
         build_info=lambda w: build_info_of(w.variant),
-        # The goal's judge plates besides the calibration split (README, "The goal").
-        judge=distill_plates(config["images"] == "synthetic"),
         code=lambda w: package_code("measure.py", runtime_code(w.variant)),
     output:
         record="results/eval/{variant}.json",
-        judge="results/judge/{variant}.json",
     log:
         "logs/measure/{variant}.log",
     benchmark:
@@ -49,3 +46,31 @@ rule measure:
         precision=lambda w: kinds.precision_of(w.variant, VARIANTS),
     script:
         "../scripts/measure.py"
+
+
+# Which judge plates a variant reads through its own runtime, for the goal's choice: it reads
+# the calibration split alone, so evaluation images never rerun it (README, "The goal").
+rule judge:
+    input:
+        artifact=lambda w: artifact_of(w.variant),
+        split=CALIBRATION,
+        build_info=lambda w: build_info_of(w.variant),
+        judge=judge_plates(),
+        code=lambda w: package_code("judge.py", runtime_code(w.variant)),
+    output:
+        "results/judge/{variant}.json",
+    log:
+        "logs/judge/{variant}.log",
+    benchmark:
+        "benchmarks/judge/{variant}.tsv"
+    threads: cpu_claim()
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        threads=config["threads"],
+        kind=lambda w: VARIANTS[w.variant]["kind"],
+        precision=lambda w: kinds.precision_of(w.variant, VARIANTS),
+        exact=lambda w: kinds.is_exact(w.variant, VARIANTS),
+    script:
+        "../scripts/judge.py"

@@ -4,8 +4,8 @@ rule precision_guard:
     input:
         artifact=lambda w: artifact_of(w.variant),
         weights=lambda w: weights_of(w.variant),
-        split="results/data/split.json",
-        judge=lambda w: judge_plates(w.variant),
+        split=CALIBRATION,
+        judge=judge_plates(),
         code=lambda w: package_code("precision_guard.py", runtime_code(w.variant)),
     output:
         kinds.PRECISION_CHECK,

@@ -1,7 +1,7 @@
 rule prune:
     input:
         weights=lambda w: source_weights(w.variant),
-        split="results/data/split.json",
+        split=CALIBRATION,
         extra=distill_plates(),
         code=package_code("prune.py"),
     output:
@@ -28,7 +28,7 @@ rule prune:
 rule channel_prune:
     input:
         weights=lambda w: source_weights(w.variant),
-        split="results/data/split.json",
+        split=CALIBRATION,
         extra=distill_plates(),
         code=package_code("channel_prune.py"),
     output:

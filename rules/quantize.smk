@@ -1,8 +1,8 @@
 rule quantize:
     input:
         weights=lambda w: source_weights(w.variant),
-        split="results/data/split.json",
-        judge=lambda w: judge_plates(w.variant),
+        split=CALIBRATION,
+        judge=judge_plates(),
         code=package_code("quantize.py"),
     output:
         model="results/quantize/{variant}.pt2",
@@ -32,8 +32,8 @@ rule quantize:
 rule onnx_int8:
     input:
         weights=lambda w: source_weights(w.variant),
-        split="results/data/split.json",
-        judge=lambda w: judge_plates(w.variant),
+        split=CALIBRATION,
+        judge=judge_plates(),
         code=package_code("onnx_int8.py", "runtimes/onnx_runtime"),
     output:
         model="results/onnx_int8/{variant}.onnx",
@@ -56,7 +56,6 @@ rule onnx_int8:
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
         calibration_methods=config["quantization"]["onnx_calibration_methods"],
-        timing_runs=config["timing"]["runs"],
     script:
         "../scripts/onnx_int8.py"
 
@@ -65,8 +64,8 @@ rule onnx_int8:
 rule openvino_int8:
     input:
         onnx=lambda w: f"results/onnx/{VARIANTS[w.variant]['source']}.onnx",
-        split="results/data/split.json",
-        judge=lambda w: judge_plates(w.variant),
+        split=CALIBRATION,
+        judge=judge_plates(),
         code=package_code("openvino_int8.py"),
     output:
         model="results/openvino_int8/{variant}.xml",

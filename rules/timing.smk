@@ -6,7 +6,7 @@ rule timing:
     input:
         artifacts=[artifact_of(v) for v in VARIANTS],
         bundles=expand("results/deploy/{variant}/predict.py", variant=VARIANTS),
-        split="results/data/split.json",
+        split=CALIBRATION,
         code=package_code("timing.py", *sorted({runtime_code(v) for v in VARIANTS})),
     output:
         report(
@@ -33,6 +33,12 @@ rule timing:
         eager="baseline",
         onnxruntime=kinds.onnxruntime_peer(VARIANTS),
         threads=config["threads"],
-        settings=config["timing"],
+        # Throughput in every round only when the goal ranks by it.
+        settings={
+            **config["timing"],
+            "throughput_rounds": (
+                "all" if config["goal"]["objective"] == "throughput" else "first"
+            ),
+        },
     script:
         "../scripts/timing.py"

@@ -78,7 +78,7 @@ rule tvm_compile:
         weights=lambda w: source_weights(w.variant),
         tasks=lambda w: f"{TUNE_ROOT}/{tvm_graph(w.variant)}/tasks.json",
         database=lambda w: f"{TUNE_ROOT}/{tvm_graph(w.variant)}/database",
-        split="results/data/split.json",
+        split=CALIBRATION,
         code=package_code("tvm_compile.py"),
     output:
         library="results/tvm/{variant}/model.so",

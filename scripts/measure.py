@@ -1,11 +1,9 @@
-"""Measure one variant with the shared harness (rule measure): its accuracy on the evaluation split,
-and, apart, which judge plates it reads (for the goal's choice, which never sees evaluation plates)."""
+"""Measure one variant with the shared harness (rule measure): its accuracy on the evaluation split."""
 
 from lprnet_opt.atomic import read_json, write_json
-from lprnet_opt.compress.int8_guard import judge_of
-from lprnet_opt.data import load_folder, read_split
+from lprnet_opt.data import read_split
 from lprnet_opt.kinds import KINDS
-from lprnet_opt.measure.accuracy import judge_reading, measure_variant, read_reference
+from lprnet_opt.measure.accuracy import measure_variant, read_reference
 from lprnet_opt.record import write_record
 from lprnet_opt.runtimes import load_runner
 from lprnet_opt.workflow import setup_job
@@ -34,8 +32,3 @@ record = measure_variant(
     runner=runner,
 )
 write_record(record, snakemake.output.record)
-# Judge plates: the calibration split, plus the generated plates when the images are generated.
-judge = judge_of(read_split(snakemake.input.split, "calibration"),
-                 load_folder(snakemake.input.judge) if snakemake.input.judge else None)
-write_json(judge_reading(record.variant, runner, judge.images, judge.labels, judge.judged_on, record.fit),
-           snakemake.output.judge)

@@ -18,7 +18,6 @@ info = build_onnx_int8(
     max_fp32_layers=snakemake.params.max_fp32_layers,
     scan_images=snakemake.params.scan_images,
     threads=snakemake.params.threads,
-    timing_runs=snakemake.params.timing_runs,
     path=snakemake.output.model,
     guard=GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers, snakemake.params.max_drop),
     target_isa=snakemake.params.target_isa,

@@ -13,9 +13,9 @@ from lprnet_opt.workflow import setup_job
 setup_job(snakemake.log[0])
 p = snakemake.params
 settings = TimingSettings(threads=p.threads, **p.settings)
-# One real plate, the same for every runtime; it is only timed, never scored. End to end, the
-# bundles read it from its file.
-image = Path(read_json(snakemake.input.split)["evaluation"][0])
+# One calibration plate, the same for every runtime; it is only timed, never scored (and never an
+# evaluation image, which would make new evaluation images retime). End to end, the bundles read it.
+image = Path(read_json(snakemake.input.split)["calibration"][0])
 with tempfile.TemporaryDirectory() as scratch:
     sample = Path(scratch) / "sample.npy"
     np.save(sample, read_image(image)[None])

@@ -73,8 +73,8 @@ def quick_timing(**overrides):
     """Tiny timing settings: the records are real, the numbers are not the point."""
     from lprnet_opt.measure.side_by_side import TimingSettings
 
-    settings = dict(threads=1, warmup=1, runs=4, rounds=2, round_tolerance=10.0, foreign_load_limit=2.0,
-                    max_retimed_rounds=0, throughput_batch=2, throughput_runs=1)
+    settings = dict(threads=1, warmup=1, process_sets=2, rounds=4, block_ms=2.0, foreign_load_limit=2.0,
+                    max_retimed_rounds=0, throughput_batch=2)
     return TimingSettings(**{**settings, **overrides})
 
 

@@ -10,7 +10,8 @@ from lprnet_opt.bench import bench_isolated
 
 
 def test_isolated_rounds_time_each_variant_in_its_own_process(measured):
-    rows, run = bench_isolated(measured, ["baseline", "pruned_onnx", "pruned"], threads=1, warmup=1, runs=5, rounds=2)
+    rows, run = bench_isolated(measured, ["baseline", "pruned_onnx", "pruned"], threads=1, warmup=1, rounds=2,
+                               process_sets=2, block_ms=2.0)
     assert [r["variant"] for r in rows] == ["baseline", "pruned_onnx", "pruned"]
     assert rows[0]["ratio_to_baseline"] == 1.0 and len(run["round_medians_ms"]["pruned_onnx"]) == 2
     for row in rows:
@@ -31,4 +32,4 @@ def test_isolated_failure_names_the_variant(measured, tmp_path):
     record["artifact"] = str(tmp_path / "missing.pth")
     (tmp_path / "eval" / "broken.json").write_text(json.dumps(record))
     with pytest.raises(RuntimeError, match=r"timing .*missing\.pth \(eager\) alone failed"):
-        bench_isolated(tmp_path, ["broken"], threads=1, warmup=1, runs=2, rounds=1)
+        bench_isolated(tmp_path, ["broken"], threads=1, warmup=1, rounds=1)

@@ -107,8 +107,8 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
 
     plates = load_folder(plate_folder)
     path = tmp_path / "int8.onnx"
-    info = build_onnx_int8(load_model(random_weights), plates.images[:12], judge_of(plates), 0, 6, 1, 10, path,
-                           GuardSettings(min_agreement=1.01, max_extra_fp32_layers=2))
+    info = build_onnx_int8(load_model(random_weights), plates.images[:12], judge_of(plates), 0, 6, 1, path,
+                           GuardSettings(min_agreement=1.01, max_extra_fp32_layers=2), timing_runs=10)
     steps = [a["step"] for a in info["guard"]["attempts"]]
     rr_first = info["guard"]["attempts"][0]["reduce_range"]
     assert steps == ["chosen numerics", *([] if rr_first else ["reduce range"]),

@@ -31,9 +31,9 @@ TINY = {
         "evaluation": {"count": 24, "seed": 202},
         "distill": {"count": 16, "seed": 301},
     },
-    "timing": {"warmup": 2, "runs": 10, "e2e_runs": 10, "rounds": 2, "throughput_batch": 4, "throughput_runs": 2,
+    "timing": {"warmup": 2, "process_sets": 2, "rounds": 2, "block_ms": 5, "e2e_block_ms": 5, "throughput_batch": 4,
                # tests share the machine: a disturbed round is not what they check
-               "round_tolerance": 10.0, "foreign_load_limit": 2.0, "max_retimed_rounds": 0},
+               "foreign_load_limit": 2.0, "max_retimed_rounds": 0},
     # A random LPRNet's INT8 plates are noise against fp32: no guard bound here
     # (tests/test_int8_guard.py tests the guard with the real checkpoint).
     "quantization": {"max_fp32_layers": 1, "scan_images": 8, "min_agreement": 0.0},

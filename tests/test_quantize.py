@@ -66,8 +66,8 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
     from lprnet_opt.compress.onnx_quantize import CALIBRATION_METHODS, build_onnx_int8
 
     path = tmp_path / "model.onnx"
-    info = build_onnx_int8(load_model(random_weights), calibration, own_judge(calibration, random_weights), 1, 8, 1, 20,
-                           path, NO_GUARD)
+    info = build_onnx_int8(load_model(random_weights), calibration, own_judge(calibration, random_weights), 1, 8, 1,
+                           path, NO_GUARD, timing_runs=20)
     assert info["numerics"]["isa"] == isa_class(onednn=False) and info["fit"]
     assert [r["method"] for r in info["calibration_methods"]] == list(CALIBRATION_METHODS)
     assert info["calibration_method"] == min(info["calibration_methods"], key=lambda r: r["logit_mse"])["method"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lprnet_opt.measure.stats import (bootstrap_median_interval, difference_in_words, discordant_pairs, is_significant_loss,
-                              mcnemar_exact, wilson_interval)
+from lprnet_opt.measure.stats import (bootstrap_grouped_median_interval, bootstrap_median_interval, budget_verdict,
+                                     difference_in_words, discordant_pairs, drop_from_counts, is_significant_loss,
+                                     mcnemar_exact, paired_difference_interval, plates_to_separate, wilson_interval)
 
 
 def test_wilson_interval_at_the_ends_is_not_zero_width():
@@ -76,3 +77,47 @@ def test_difference_in_words_says_when_a_drop_is_noise():
     assert not is_significant_loss(5, 0, mcnemar_exact(0, 5))
     assert is_significant_loss(9, 1, mcnemar_exact(1, 9))
     assert not is_significant_loss(1, 9, mcnemar_exact(1, 9))  # a significant gain is no loss
+
+
+def test_paired_interval_on_agrestis_presidential_approval_example():
+    """Agresti, Categorical Data Analysis (2002), Table 10.1: 1600 people asked twice; 150 approved
+    then disapproved, 86 the reverse. Difference 0.040, Wald interval (0.021, 0.059) in the book.
+    Agresti and Min's adjustment adds 0.5 to each cell: b = 150.5, c = 86.5, m = 1602;
+    centre 64/1602 = 0.039950; variance ((237/1602) - 0.039950^2) / 1602 = 9.1351e-5; half width
+    1.96 * 0.0095578 = 0.018733: (0.021217, 0.058683), by hand."""
+    low, high = paired_difference_interval(lost=150, gained=86, n=1600)
+    assert low == pytest.approx(0.021217, abs=2e-6) and high == pytest.approx(0.058683, abs=2e-6)
+    assert round(low, 3) == 0.021 and round(high, 3) == 0.059  # the book's Wald interval, to its digits
+
+
+def test_verdicts_of_a_worked_drop():
+    """10 lost, 2 gained of 200: drop 4 pt; b = 10.5, c = 2.5, m = 202: centre 3.9604 pt, half width
+    1.96 * sqrt((13/202 - 0.039604^2) / 202) = 3.4555 pt: [0.505, 7.416] pt, by hand."""
+    drop = drop_from_counts(lost=10, gained=2, n=200)
+    assert drop["drop_pt"] == 4.0
+    assert drop["drop_ci_pt"] == pytest.approx([0.5049, 7.4159], abs=1e-4)
+    assert [budget_verdict(drop, b) for b in (8.0, 5.0, 3.0, 0.4)] == ["within", "consistent", "inconclusive", "over"]
+    assert budget_verdict(drop, 7.4158) == "consistent" and budget_verdict(drop, 7.4159) == "within"
+
+
+def test_plates_to_separate_a_worked_drop_at_80_percent_power():
+    """The same drop against 1 pt: changed share d = 13/202 = 0.064356, delta = 0.04, gap 0.03;
+    n = (1.96 + 0.8416)^2 (d - delta^2) / gap^2 = 7.84888 * 0.062756 / 0.0009 = 547.3, so 548 plates;
+    at 50% power (z_power 0) 3.84146 * 0.062756 / 0.0009 = 267.9, so 268."""
+    drop = drop_from_counts(lost=10, gained=2, n=200)
+    assert plates_to_separate(drop, 1.0) == 548
+    assert plates_to_separate(drop, 1.0, z_power=0.0) == 268
+    assert plates_to_separate(drop, 4.0) is None
+
+
+def test_grouped_bootstrap_widens_the_interval_by_what_the_groups_differ():
+    """Rounds of two process sets, one set a tenth slower: resampling the sets spans both levels,
+    resampling rounds alone pins the median between them."""
+    values = [1.00, 1.01, 0.99, 1.00, 1.02, 0.98, 1.10, 1.11, 1.09, 1.10, 1.12, 1.08]
+    groups = [0] * 6 + [1] * 6
+    grouped = bootstrap_grouped_median_interval(values, groups)
+    plain = bootstrap_median_interval(values)
+    assert grouped[0] <= 1.00 and grouped[1] >= 1.10
+    assert grouped[1] - grouped[0] > plain[1] - plain[0]
+    assert bootstrap_grouped_median_interval(values, [0] * 12) == plain  # one group: the plain bootstrap
+    assert bootstrap_grouped_median_interval(values, groups) == grouped  # fixed seed

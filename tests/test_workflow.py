@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -207,7 +208,8 @@ SCRIPT_OF = {"synthetic_plates": "synthetic_plates.py", "split": "split.py", "pr
              "quantize": "quantize.py", "tvm_tasks": "tvm_tasks.py", "tvm_tune_shard": "tvm_tune_shard.py",
              "tvm_merge": "tvm_merge.py", "tvm_compile": "tvm_compile.py", "onnx_export": "onnx_export.py",
              "measure": "measure.py", "timing": "timing.py", "summarize": "summarize.py",
-             "onnx_int8": "onnx_int8.py", "openvino_int8": "openvino_int8.py", "channel_prune": "channel_prune.py"}
+             "onnx_int8": "onnx_int8.py", "openvino_int8": "openvino_int8.py", "channel_prune": "channel_prune.py",
+             "judge": "judge.py", "calibration_split": "calibration_split.py"}
 RUNTIME_OF = {"baseline": "eager", "quantized": "exported_inductor", "pruned": "eager", "mlc": "tvm_vm",
               "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime", "torch_compile": "inductor",
               "onnx_int8": "onnx_runtime", "openvino_int8": "openvino_runtime", "channel_pruned": "eager"}
@@ -223,7 +225,8 @@ def test_every_rule_lists_exactly_the_code_its_script_runs(tmp_path):
         expected = set(import_closure(REPO / "scripts" / SCRIPT_OF[rule], PACKAGE))
         # Runtimes a script picks by name: the variant's for measure, every one for timing, and
         # ONNX Runtime for the ONNX INT8 build, which measures its candidates with it.
-        runtimes = {"measure": [RUNTIME_OF.get(Path(outputs[0]).stem)], "timing": set(RUNTIME_OF.values()),
+        runtimes = {"measure": [RUNTIME_OF.get(Path(outputs[0]).stem)], "judge": [RUNTIME_OF.get(Path(outputs[0]).stem)],
+                    "timing": set(RUNTIME_OF.values()),
                     "onnx_int8": ["onnx_runtime"]}
         for name in runtimes.get(rule, []):
             runtime = PACKAGE / "runtimes" / f"{name}.py"
@@ -264,3 +267,43 @@ def test_job_processes_keep_freed_memory_for_the_next_batch():
     # glibc's default gives the block back to the kernel, so the next batch faults it in again.
     assert kept_mb("default") < 16
     assert kept_mb("keep") > 48
+
+
+def snakemake_in(workdir: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                           str(workdir), "--configfile", str(workdir / "tiny.yaml"), *args],
+                          capture_output=True, text=True, cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+# What new evaluation images may rerun: the reads of them, what summarizes those, and the report.
+EVALUATION_RULES = {"split", "reference", "measure", "summarize", "bundle_readmes", "report"}
+
+
+def test_new_evaluation_images_rerun_only_evaluation_reads_summaries_and_the_report(tmp_path):
+    """Every output of a tiny config made up to date (`--touch`), then one image added to the
+    evaluation folder: the dry run lists evaluation reads, summaries and the report, and no
+    build, guard, judge reading or timing, whose inputs are the calibration split alone."""
+    from lprnet_opt.synth import write_synthetic_folder
+
+    write_synthetic_folder(tmp_path / "evaluation", 6, seed=1)
+    write_synthetic_folder(tmp_path / "calibration", 6, seed=2)
+    config = {**TINY_PARSE, "images": "evaluation", "calibration_images": "calibration"}
+    (tmp_path / "weights.pth").write_bytes(b"")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    listed = jobs(snakemake_in(tmp_path, "-n", "report"))
+    for _, _, outputs in listed:
+        for output in outputs:
+            path = tmp_path / output
+            # directory() outputs (charts, tuning folders, generated plates) have no suffix.
+            path.mkdir(parents=True, exist_ok=True) if not path.suffix else (
+                path.parent.mkdir(parents=True, exist_ok=True), path.touch())
+    snakemake_in(tmp_path, "--touch", "report")
+    assert not jobs(snakemake_in(tmp_path, "-n", "report"))  # up to date: nothing to run
+    time.sleep(1.1)  # a newer mtime than every touched output
+    write_synthetic_folder(tmp_path / "new", 1, seed=3)
+    for image in (tmp_path / "new").iterdir():
+        image.rename(tmp_path / "evaluation" / image.name)
+    rerun = {rule for rule, _, _ in jobs(snakemake_in(tmp_path, "-n", "report"))}
+    assert {"split", "measure", "summarize", "report"} <= rerun <= EVALUATION_RULES, rerun

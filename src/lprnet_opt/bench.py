@@ -63,10 +63,11 @@ def built_artifact(results: Path, spec: str) -> tuple[str, tuple[str, str]]:
     return spec, (runtime_spec(record.runtime, record.precision.get("requested", "f32")), record.artifact)
 
 
-def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, runs: int,
-                   rounds: int) -> tuple[list[dict], dict]:
-    """Each variant alone in its own process, `rounds` times in alternating order: the timing
-    stage's protocol (`timing.time_side_by_side`), with the first variant as the reference.
+def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int, rounds: int,
+                   process_sets: int = 2, block_ms: float = 40.0) -> tuple[list[dict], dict]:
+    """Each variant alone in its own process, `rounds` rounds in alternating order over
+    `process_sets` fresh sets of processes: the timing stage's protocol
+    (`side_by_side.time_side_by_side`), with the first variant as the reference.
 
     In one process, TVM's worker threads still spin after its last call and slowed ONNX
     Runtime's next calls (its p90 reached 6.1 ms, docs/timing-protocol.md); alone, no runtime's
@@ -74,13 +75,13 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
     """
     built = dict(built_artifact(results, spec) for spec in variants)
     variants = list(built)
-    settings = TimingSettings(threads=threads, warmup=warmup, runs=runs, rounds=rounds, round_tolerance=0.15,
-                              foreign_load_limit=0.5, max_retimed_rounds=rounds, throughput_batch=0, throughput_runs=0)
+    settings = TimingSettings(threads=threads, warmup=warmup, process_sets=process_sets, rounds=rounds,
+                              block_ms=block_ms, foreign_load_limit=0.5, max_retimed_rounds=rounds, throughput_batch=0)
     with tempfile.TemporaryDirectory() as scratch:
         sample = Path(scratch) / "sample.npy"
         np.save(sample, random_images(1))
         run = time_side_by_side(built, sample, settings, reference=variants[0])
-    medians = run["round_medians_ms"]
+    medians, sets = run["round_medians_ms"], run["round_process_set"]
     # Each variant is also compared with the first listed variant of its own runtime (a pruned
     # model against the dense one in the same runtime), paired by round like the reference.
     first_of_runtime: dict[str, str] = {}
@@ -88,12 +89,13 @@ def bench_isolated(results: Path, variants: list[str], threads: int, warmup: int
         first_of_runtime.setdefault(runtime, v)
     rows = []
     for v in variants:
-        latency, ratio = round_latency(medians[v]), paired_ratio(medians[v], medians[variants[0]])
+        latency, ratio = round_latency(medians[v]), paired_ratio(medians[v], medians[variants[0]], sets)
         same = first_of_runtime[built[v][0]]
-        to_same = paired_ratio(medians[v], medians[same])
+        to_same = paired_ratio(medians[v], medians[same], sets)
         rows.append({"variant": v, "latency_ms": latency["latency_ms"], "round_min": latency["latency_round_min_ms"],
                      "round_max": latency["latency_round_max_ms"], f"ratio_to_{variants[0]}": ratio["median"],
-                     "ratio_min": ratio["min"], "ratio_max": ratio["max"], "runtime": built[v][0],
+                     "ratio_min": ratio["min"], "ratio_max": ratio["max"], "ratio_ci_low": ratio["ci"][0],
+                     "ratio_ci_high": ratio["ci"][1], "runtime": built[v][0],
                      "same_runtime_reference": same, "ratio_to_same_runtime": to_same["median"],
                      "same_runtime_ci_low": to_same["ci"][0], "same_runtime_ci_high": to_same["ci"][1]})
     return rows, run
@@ -148,7 +150,11 @@ def main() -> None:
                         help="instead: per-kernel times of the graph tuned in this database folder")
     parser.add_argument("--library", type=Path, help="with --kernels: also time this whole .so")
     parser.add_argument("--isolated", type=int, metavar="ROUNDS",
-                        help="time each variant alone in its own process, ROUNDS times in alternating order")
+                        help="time each variant alone in its own process, ROUNDS rounds in alternating order "
+                        "(the timing stage's protocol)")
+    parser.add_argument("--sets", type=int, default=2, help="with --isolated: fresh sets of processes")
+    parser.add_argument("--block-ms", type=float, default=40.0,
+                        help="with --isolated: target duration of a variant's block in a round")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20)
@@ -159,7 +165,8 @@ def main() -> None:
     elif args.kernels:
         rows = pd.DataFrame(kernel_profile(args.kernels, args.library, args.threads, args.warmup, args.runs))
     elif args.variants and args.isolated:
-        found, run = bench_isolated(args.results, args.variants, args.threads, args.warmup, args.runs, args.isolated)
+        found, run = bench_isolated(args.results, args.variants, args.threads, args.warmup, args.isolated, args.sets,
+                                    args.block_ms)
         rows = pd.DataFrame(found)
         if run["contended"]:
             print("CONTENDED, not a valid comparison: " + "; ".join(run["contention_reasons"]))

@@ -104,24 +104,46 @@ def content_hashes(paths: list[Path]) -> dict[str, Path]:
     return {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in paths}
 
 
+def calibration_paths(images: str | Path, calibration_images: str | Path | None,
+                      calibration_fraction: float) -> list[Path]:
+    """The calibration images alone: the separate folder, or the hash share of `images`.
+
+    Reads no evaluation image (only the file names of a shared folder), so that everything
+    built, guarded, judged and timed from it (results/data/calibration.json) is unchanged by a
+    change of the evaluation images.
+    """
+    if calibration_images is not None:
+        return list_images(calibration_images)
+    folder = Path(images)
+    names = split_names([p.name for p in list_images(images)], calibration_fraction)["calibration"]
+    if not names:
+        raise DataError(f"config key calibration_fraction: {calibration_fraction} puts no image of {images} in the calibration split")
+    return [folder / n for n in names]
+
+
+def make_calibration(images: str | Path, calibration_images: str | Path | None, calibration_fraction: float) -> dict:
+    """results/data/calibration.json: the calibration part of `make_split`, every image read."""
+    calibration = calibration_paths(images, calibration_images, calibration_fraction)
+    load_plates(calibration)  # every image decodes and every label is valid, before any job reads them
+    return {"calibration": [str(p) for p in calibration],
+            "calibration_fraction": None if calibration_images else calibration_fraction,
+            "counts": {"calibration": len(calibration)}}
+
+
 def make_split(images: str | Path, calibration_images: str | Path | None, calibration_fraction: float) -> dict:
     """Calibration and evaluation image paths, checked to share no image (by content) and to
     be readable plates, so bad input stops the run here with one line naming the file.
 
     With no separate calibration folder, `images` is split by a hash of each file name.
     """
+    calibration = calibration_paths(images, calibration_images, calibration_fraction)
     evaluation = list_images(images)
     if calibration_images is None:
-        parts = split_names([p.name for p in evaluation], calibration_fraction)
-        folder = Path(images)
-        calibration = [folder / n for n in parts["calibration"]]
-        evaluation = [folder / n for n in parts["evaluation"]]
-        if not calibration:
-            raise DataError(f"config key calibration_fraction: {calibration_fraction} puts no image of {images} in the calibration split")
+        chosen = set(calibration)
+        evaluation = [p for p in evaluation if p not in chosen]
         if not evaluation:
             raise DataError(f"config key calibration_fraction: {calibration_fraction} puts no image of {images} in the evaluation split")
     else:
-        calibration = list_images(calibration_images)
         shared = content_hashes(calibration).keys() & content_hashes(evaluation).keys()
         if shared:
             raise DataError(
@@ -139,6 +161,7 @@ def make_split(images: str | Path, calibration_images: str | Path | None, calibr
 
 
 def read_split(path: str | Path, part: str) -> PlateSet:
-    """Load one part ('calibration' or 'evaluation') of a split written by `make_split`."""
+    """Load one part ('calibration' or 'evaluation') of a split written by `make_split` (or the
+    calibration part written by `make_calibration`)."""
     record = json.loads(Path(path).read_text(encoding="utf-8"))
     return load_plates([Path(p) for p in record[part]])

@@ -44,6 +44,9 @@ class Kind:
     # Precisions its runtime can run the float model in (config `precision`, default "f32"); a
     # non-f32 variant is checked against its fp32 source (rule precision_guard, PRECISION_CHECK).
     precisions: tuple[str, ...] = ("f32",)
+    # The runtime runs fp32 weights as they are (no quantization, no reduced precision at f32):
+    # on the unpruned weights such a variant is an exact form of the baseline (`is_exact`).
+    exact: bool = False
     # Three lines that load the artifact ({artifact}) with its runtime and run one plate
     # (preprocessed, float32, (1, 3, 24, 94)) into `logits`: the report shows them and
     # tests/test_pipeline.py runs each. Only state_dict kinds need this project (LPRNet's class).
@@ -71,7 +74,7 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("baseline", "the fp32 checkpoint in eager PyTorch", runtime="eager",
              artifact="{baseline_weights}", makes_weights=True, reference="self", sweep=True,
-             snippet=_EAGER),
+             exact=True, snippet=_EAGER),
         Kind("pruned", "global L1 unstructured pruning recovered by distillation, bitmask-packed",
              runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
              build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
@@ -88,17 +91,18 @@ torch._inductor.config.freezing = True; model = torch.compile(torch.export.load(
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
         Kind("tvm", "TVM Relax build tuned with MetaSchedule", runtime="tvm_vm",
              artifact="results/tvm/{variant}/model.so", rule="tvm_compile",
-             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES,
+             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES, exact=True,
              snippet="""import numpy as np, tvm; from tvm import relax
 vm = relax.VirtualMachine(tvm.runtime.load_module("{artifact}"), tvm.cpu())
 logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0].numpy()"""),
         # One ONNX export per source, shared by the ONNX Runtime and OpenVINO rows.
         Kind("onnx", "ONNX Runtime fp32 peer", runtime="onnx_runtime",
-             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES, snippet=_ONNX),
+             artifact="results/onnx/{source}.onnx", rule="onnx_export", sources=FP32_SOURCES, exact=True,
+             snippet=_ONNX),
         Kind("openvino", "OpenVINO peer (f32, or bf16 by `precision`), on the ONNX export",
              runtime="openvino_runtime", artifact="results/onnx/{source}.onnx", rule="onnx_export",
              sources=FP32_SOURCES, params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS,
-             snippet=_OPENVINO),
+             exact=True, snippet=_OPENVINO),
         Kind("onnx_int8", "static INT8 by onnxruntime.quantization (QDQ), on ONNX Runtime",
              runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
              build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
@@ -110,7 +114,7 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
         Kind("torch_compile", "torch.compile (inductor) peer of the source weights (f32, or bf16 by `precision`)",
              runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
              params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS,
-             snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class; bf16: runtimes/inductor.py
+             exact=True, snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class; bf16: runtimes/inductor.py
 model = torch.compile(load_model("{artifact}").eval())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
     )
@@ -150,6 +154,16 @@ PRECISION_CHECK = "results/precision/{variant}.json"
 def precision_of(variant: str, variants: Mapping[str, Mapping]) -> str:
     """The float precision a variant's runtime is asked for (config `precision`, default f32)."""
     return variants[variant].get("precision") or "f32"
+
+
+def is_exact(variant: str, variants: Mapping[str, Mapping]) -> bool:
+    """An exact form of the baseline: the unpruned fp32 weights in a runtime that does not
+    approximate them (eager, ONNX Runtime fp32, OpenVINO f32, TVM fp32, torch.compile fp32).
+    The goal charges it no margin: it differs from the baseline only by float rounding."""
+    kind = kind_of(variant, variants)
+    if not kind.exact or precision_of(variant, variants) != "f32":
+        return False
+    return kind.reference == "self" or kind_of(variants[variant]["source"], variants).reference == "self"
 
 
 def build_info_of(variant: str, variants: Mapping[str, Mapping]) -> list[str]:

@@ -71,8 +71,9 @@ class Judge:
 
 
 def judge_of(calibration, extra=None) -> Judge:
-    """The calibration split (a `data.PlateSet`), plus `extra` generated plates when given: the
-    rules pass them only for a budget on generated images (rules/common.smk, judge_plates)."""
+    """The judge plates: the calibration split (a `data.PlateSet`), plus `extra` generated plates
+    when given, which the rules pass whenever the images are generated (rules/common.smk,
+    judge_plates): one set for every guard and for the goal's judge readings."""
     if extra is None or not len(extra.labels):
         return Judge(calibration.images, list(calibration.labels), "calibration split")
     return Judge(np.concatenate([calibration.images, extra.images]), [*calibration.labels, *extra.labels],

@@ -159,8 +159,8 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
 
 
 def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
-                    threads: int, timing_runs: int, path: str | Path, guard: GuardSettings,
-                    target_isa: str | None = None, methods: Sequence[str] = tuple(CALIBRATION_METHODS)) -> dict:
+                    threads: int, path: str | Path, guard: GuardSettings, target_isa: str | None = None,
+                    methods: Sequence[str] = tuple(CALIBRATION_METHODS), timing_runs: int = 200) -> dict:
     """Choose numerics for `target_isa` (None: this CPU's class), method (of `methods`), fp32 layers (with a budget,
     `guard.max_drop`: none at first) and activation type on `calibration` images, pass the INT8
     guard on `judge`, and write `path`. Returns the build record."""

@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 REFERENCE_BATCH = 16
 
 
+def reading_batch(runtime: str) -> int:
+    """Batch size a variant's plates are read at: 1, the deployment setting, except in eager
+    PyTorch, which is batch-invariant, where its references are read batched too."""
+    return REFERENCE_BATCH if runtime == "eager" else 1
+
+
 @dataclass(frozen=True)
 class Reference:
     """Eager fp32 PyTorch's logits and plates for one weights file on the evaluation images.
@@ -128,7 +134,7 @@ def measure_variant(
     if own_reference != (reference is None) or own_reference != (baseline is None):
         raise ValueError(f"{variant}: kind '{kind}' takes {'no' if own_reference else 'a'} reference and baseline")
     runner = runner or load_runner(spec.runtime, artifact, threads, precision)
-    logits, plates = predict_plates(runner, images, variant)
+    logits, plates = predict_plates(runner, images, variant, reading_batch(spec.runtime))
     reference_plates = plates if reference is None else reference.plates
     baseline_plates = plates if baseline is None else baseline.plates
     raw, packed = size_on_disk(artifact)
@@ -174,11 +180,12 @@ def measure_variant(
 
 
 def judge_reading(variant: str, runner: Runner, images: np.ndarray, labels: list[str], judged_on: str,
-                  fit: bool) -> dict:
+                  fit: bool, exact: bool = False, batch_size: int = 1) -> dict:
     """results/judge/<variant>.json: which judge plates (never evaluation plates) the variant reads
     exactly, through its own runtime at batch 1. The goal's choice pairs these with the
-    baseline's (report/goal.py), so the shipped artifact is chosen without evaluation plates."""
-    _, plates = predict_plates(runner, images, f"{variant} on the judge plates")
+    baseline's (report/goal.py), so the shipped artifact is chosen without evaluation plates.
+    `exact`: an exact form of the baseline (kinds.is_exact), which the goal charges no margin."""
+    _, plates = predict_plates(runner, images, f"{variant} on the judge plates", batch_size)
     correct = [p == t for p, t in zip(plates, labels, strict=True)]
     return {"variant": variant, "judged_on": judged_on, "images": len(labels), "images_sha256": images_digest(images),
-            "correct": "".join("1" if c else "0" for c in correct), "fit": fit}
+            "correct": "".join("1" if c else "0" for c in correct), "fit": fit, "exact": exact}

@@ -1,8 +1,8 @@
 """The statistics the report decides from: how sure an accuracy, a difference between two
 variants on the same plates, and a speedup are.
 
-Pure functions of counts and numbers (no numpy beyond the bootstrap), so each is checked
-against textbook values in tests/test_stats.py.
+Pure functions of counts and numbers (no numpy beyond the bootstrap), each checked against
+worked values in tests/test_stats.py.
 """
 
 from __future__ import annotations
@@ -86,18 +86,23 @@ def budget_verdict(drop: dict, max_drop: float) -> str:
     return "consistent" if drop["drop_pt"] <= max_drop + 1e-9 else "inconclusive"
 
 
-def plates_to_separate(drop: dict, max_drop: float, z: float = Z_95) -> int | None:
-    """Plates that would separate the estimated drop from the budget at the observed rate of
-    changed plates: the paired interval's half width is z * sqrt((d - delta^2) / n), with d the
-    (adjusted) share of changed plates and delta the drop, so it clears the budget once
-    n >= z^2 (d - delta^2) / (delta - budget)^2 (docs/goal.md). None when the estimate equals
-    the budget: no number of plates separates them."""
+Z_80_POWER = 0.8416212335729143  # the 80% quantile of the standard normal
+
+
+def plates_to_separate(drop: dict, max_drop: float, z: float = Z_95, z_power: float = Z_80_POWER) -> int | None:
+    """Paired plates at which a test of the drop against the budget would succeed with 80%
+    power, if the true drop and the share of changed plates were what was observed: the paired
+    interval's half width is z * sqrt((d - delta^2) / n), with d the (adjusted) share of changed
+    plates and delta the drop, so n >= (z + z_power)^2 (d - delta^2) / (delta - budget)^2
+    (docs/goal.md). Without z_power (0) it is the count at which the *expected* interval edge
+    touches the budget: about 50% power. None when the estimate equals the budget: no number
+    of plates separates them."""
     n = drop["images"]
     changed = (drop["lost"] + drop["gained"] + 1) / (n + 2)  # the half plates of paired_difference_interval
     delta, gap = drop["drop_pt"] / 100, (drop["drop_pt"] - max_drop) / 100
     if abs(gap) < 1e-9:
         return None
-    return math.ceil(z * z * max(changed - delta * delta, 0.0) / (gap * gap))
+    return math.ceil((z + z_power) ** 2 * max(changed - delta * delta, 0.0) / (gap * gap))
 
 
 def verdict_sentence(drop: dict, max_drop: float) -> str:
@@ -110,7 +115,7 @@ def verdict_sentence(drop: dict, max_drop: float) -> str:
     if verdict in ("consistent", "inconclusive"):
         needed = plates_to_separate(drop, max_drop)
         text += ("; cannot be separated at this drop" if needed is None else
-                 f"; about {needed} plates at this rate of changed plates would separate them")
+                 f"; about {needed} plates at this rate of changed plates would separate them with 80% power")
     return text
 
 
@@ -140,6 +145,37 @@ def bootstrap_median_interval(values: Sequence[float], seed: int = BOOTSTRAP_SEE
         raise ValueError("no values to bootstrap")
     rng = np.random.default_rng(seed)
     medians = np.median(data[rng.integers(0, data.size, size=(resamples, data.size))], axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
+
+
+def bootstrap_grouped_median_interval(values: Sequence[float], groups: Sequence[int] | None = None,
+                                      seed: int = BOOTSTRAP_SEED, resamples: int = BOOTSTRAP_RESAMPLES,
+                                      level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of values that come in groups (a timing
+    run's rounds in sets of fresh processes): each resample draws the groups with replacement,
+    then within each drawn group its values with replacement (a two-stage bootstrap). Rounds of
+    one set share its processes, so a plain bootstrap over them would treat what one process
+    happened to get (eager's round medians ranged 3.65-5.73 ms across fresh processes on an
+    idle machine, docs/timing-protocol.md) as if every round had drawn it afresh. Without
+    groups, or with one, it is `bootstrap_median_interval`. The same seed gives the same interval.
+    """
+    data = np.asarray(values, dtype=float)
+    labels = np.zeros(data.size, dtype=int) if groups is None else np.asarray(groups)
+    members = [data[labels == g] for g in np.unique(labels)]
+    if len(members) <= 1:
+        return bootstrap_median_interval(data, seed, resamples, level)
+    # Vectorised: groups padded with NaN to the largest, drawn slots of a padded group left NaN.
+    sizes = np.array([m.size for m in members])
+    padded = np.full((len(members), sizes.max()), np.nan)
+    for g, m in enumerate(members):
+        padded[g, :m.size] = m
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(members), size=(resamples, len(members)))
+    picks = np.floor(rng.random((resamples, len(members), sizes.max())) * sizes[drawn][..., None]).astype(int)
+    samples = padded[drawn[..., None], picks]
+    samples[np.arange(sizes.max()) >= sizes[drawn][..., None]] = np.nan
+    medians = np.nanmedian(samples.reshape(resamples, -1), axis=1)
     tail = (1 - level) / 2 * 100
     return float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
 

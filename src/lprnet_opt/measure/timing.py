@@ -87,35 +87,41 @@ def load_bundle(folder: str | Path, threads: int):
     return module.load(threads)
 
 
-def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int, image: str | None = None) -> None:
+def serve(runtime: str, artifact: str, sample: np.ndarray, threads: int, warmup: int, image: str | None = None,
+          batch: int = 0) -> None:
     """What a timing process does: load one artifact with its runtime (or a bundle's
-    predict.py), warm up, then answer on stdin "block N" (one untimed call, then N timed ones;
-    replies their milliseconds), "e2e N" (the same for the bundle's `predict` on the image file
-    `image`: read, preprocess, infer, decode) and "finish BATCH RUNS" (throughput if BATCH > 0,
-    peak RSS; then exits)."""
+    predict.py), warm up (with `batch`, one batch call too), reply with the warm-up's median
+    call, then answer on stdin "block N" (one untimed call, then N timed ones; replies their
+    milliseconds), "e2e N" (the same for the bundle's `predict` on the image file `image`:
+    read, preprocess, infer, decode), "batch N" (N timed calls at batch `batch`; replies
+    images per second) and "finish" (peak RSS and precision; then exits)."""
     if runtime == BUNDLE:
         predictor = load_bundle(artifact, threads)
         runner = predictor.infer
     else:
         predictor, runner = None, load_spec(runtime, artifact, threads)
-    for _ in range(warmup):
-        runner(sample)
-    print(REPLY + json.dumps({"ready": True}), flush=True)
+    warm = time_interleaved({"v": runner}, sample, 0, max(warmup, 1), block=max(warmup, 1), settle_s=0.0)["v"]
+    batched = np.ascontiguousarray(np.resize(sample, (batch, *sample.shape[1:]))) if batch else None
+    if batch:
+        runner(batched)
+    end_to_end = (lambda _: predictor.predict([image])) if predictor is not None and image else None
+    e2e_ms = float(np.median(time_interleaved({"v": end_to_end}, sample, 0, 3, block=3, settle_s=0.0)["v"])) \
+        if end_to_end else None
+    print(REPLY + json.dumps({"ready": True, "call_ms": float(np.median(warm)), "e2e_ms": e2e_ms}), flush=True)
     for line in sys.stdin:
         command, *numbers = line.split()
         if command in ("block", "e2e"):
             # One untimed call first (caches and thread pools are cold after the other
             # processes' blocks), then the timed ones; the parent does the pausing.
             calls = int(numbers[0])
-            call = runner if command == "block" else (lambda _: predictor.predict([image]))
+            call = runner if command == "block" else end_to_end
             times = time_interleaved({"v": call}, sample, 0, calls, block=calls, settle_s=0.0)["v"]
             print(REPLY + json.dumps([round(float(t), 5) for t in times]), flush=True)
+        elif command == "batch":
+            print(REPLY + json.dumps(throughput(runner, batched, batch, int(numbers[0]))), flush=True)
         elif command == "finish":
-            batch, runs = int(numbers[0]), int(numbers[1])
-            ips = throughput(runner, sample, batch, runs) if batch else None
             # Peak RSS of a process that holds only this runtime (torch only for torch runtimes).
-            print(REPLY + json.dumps({"throughput_ips": ips,
-                                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            print(REPLY + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                       "torch_imported": "torch" in sys.modules,
                                       # What the runtime read back of its precision in this process.
                                       "precision": precision_of(runner)}), flush=True)
@@ -127,13 +133,18 @@ class TimedProcess:
     imports only that runtime and times blocks of calls when asked."""
 
     def __init__(self, runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int,
-                 wait: bool = True, image: str | Path | None = None) -> None:
+                 wait: bool = True, image: str | Path | None = None, batch: int = 0) -> None:
         """Start the process; with `wait`, return once it has loaded and warmed up (else call
         `ready` before timing it: processes can load side by side, which nothing times).
-        A `bundle` process with an `image` file also answers `block(n, "e2e")`."""
+        A `bundle` process with an `image` file also answers `block(n, "e2e")`; with `batch`,
+        `images_per_second(n)`."""
         self.label = f"{artifact} ({runtime})"
         command = [sys.executable, "-m", "lprnet_opt.measure.timing", runtime, str(artifact), str(sample), str(threads),
-                   str(warmup), *([str(image)] if image else [])]
+                   str(warmup), str(batch), *([str(image)] if image else [])]
+        # The warm-up's median call (and end-to-end call) in milliseconds, once ready: the
+        # first estimate that sizes this process's blocks to a duration.
+        self.call_ms: float | None = None
+        self.e2e_ms: float | None = None
         # Inductor compiles in this process, not in a pool of workers that could outlive it and
         # whose CPU time would then look like other work (ForeignLoad).
         env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
@@ -161,7 +172,8 @@ class TimedProcess:
 
     def ready(self) -> None:
         """Wait until the process has loaded its runtime and warmed up."""
-        self._reply()
+        reply = self._reply()
+        self.call_ms, self.e2e_ms = reply["call_ms"], reply["e2e_ms"]
 
     def _reply(self):
         for line in self.process.stdout:
@@ -181,6 +193,9 @@ class TimedProcess:
 
     def block(self, calls: int, command: str = "block") -> list[float]:
         return self._ask(f"{command} {calls}")
+
+    def images_per_second(self, calls: int) -> float:
+        return self._ask(f"batch {calls}")
 
     def cpu_seconds(self) -> float | None:
         """CPU time of all the process's threads so far, in ns resolution (None off Linux)."""
@@ -203,8 +218,8 @@ class TimedProcess:
                 return
             last = now
 
-    def finish(self, throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
-        result = self._ask(f"finish {throughput_batch} {throughput_runs}")
+    def finish(self) -> dict:
+        result = self._ask("finish")
         # Killed, not left to exit: everything is measured, and Python's teardown of a loaded
         # runtime took up to 2 s a process (torch with inductor), 7.7 s for a default round
         # of nine processes, one after another. Reaped, so its CPU time counts as this process's
@@ -247,46 +262,59 @@ def start_loaded(specs: dict[str, dict], limit: int) -> dict[str, TimedProcess]:
     return {name: loaded[name] for name in specs}
 
 
-def time_processes(processes: dict[str, TimedProcess], runs: int, block: int = 10, settle_s: float = 0.005,
-                   e2e_runs: int = 0) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per-call milliseconds of every process, which take turns in blocks of `block` calls;
-    with `e2e_runs`, each turn of a process also holds a block of end-to-end calls (`serve`'s
-    "e2e") until it made that many. Returns (inference times, end-to-end times).
+# Calls in a block, whatever its target duration: a median of fewer is one call's noise, and a
+# block of more than this many sub-0.1-ms calls gains nothing.
+MIN_BLOCK_CALLS, MAX_BLOCK_CALLS = 5, 500
+
+
+def calls_for(block_ms: float, call_ms: float | None) -> int:
+    """Calls that fill a block of about `block_ms` at `call_ms` a call (an autorange): a 6 ms
+    eager row then costs what a 0.2 ms INT8 row costs, not 30 times more."""
+    if not call_ms or call_ms <= 0:
+        return MIN_BLOCK_CALLS
+    return int(min(MAX_BLOCK_CALLS, max(MIN_BLOCK_CALLS, round(block_ms / call_ms))))
+
+
+def time_round(processes: dict[str, TimedProcess], calls: dict[str, int], e2e_calls: dict[str, int] | None = None,
+               batch_calls: int = 0, settle_s: float = 0.005) -> dict[str, dict]:
+    """One round: every process takes one turn, in the order given; a turn is a block of
+    `calls[name]` batch-1 calls, then (with `e2e_calls`) a block of end-to-end calls, then
+    (with `batch_calls`) that many timed calls at the processes' batch size. Returns per
+    process its "times" (ms), "e2e" (ms) and "images_per_second" (None when not asked).
 
     Machine speed on this shared host drifts within seconds (eager's medians of consecutive
     200-call blocks in one process: 8.8 then 5.6 ms), so variants timed one after another
-    each catch a different speed. Turns of a few milliseconds put every variant under the
-    same drift; the order reverses every turn. After its turn a process is stopped
-    (`TimedProcess.pause`) and must be quiet before the next block (`wait_quiet`), so no
-    thread pool spins beside another process's block. End-to-end blocks follow the
-    inference block of the same turn, so their difference sees the same machine speed.
+    each catch a different speed. Turns of tens of milliseconds put every variant of a round
+    under the same speed, and the round's ratios cancel it. After its turn a process is
+    stopped (`TimedProcess.pause`) and must be quiet before the next block (`wait_quiet`), so
+    no thread pool spins beside another process's block.
     """
-    names = list(processes)
-    times = {name: [] for name in names}
-    ends = {name: [] for name in names}
-    for turn in range(max(1, -(-max(runs, e2e_runs) // block))):
-        for name in names if turn % 2 == 0 else names[::-1]:
-            for command, out, wanted in (("block", times, runs), ("e2e", ends, e2e_runs)):
-                if len(out[name]) < wanted:
-                    time.sleep(settle_s)
-                    out[name] += processes[name].block(block, command)
-            processes[name].pause()
-            processes[name].wait_quiet()
-    return {name: t[:runs] for name, t in times.items()}, {name: t[:e2e_runs] for name, t in ends.items()}
+    out = {}
+    for name, process in processes.items():
+        time.sleep(settle_s)
+        times = process.block(calls[name])
+        ends = process.block(e2e_calls[name], "e2e") if e2e_calls else []
+        ips = process.images_per_second(batch_calls) if batch_calls else None
+        process.pause()
+        process.wait_quiet()
+        out[name] = {"times": times, "e2e": ends, "images_per_second": ips}
+    return out
 
 
 def time_alone(runtime: str, artifact: str | Path, sample: Path, threads: int, warmup: int, runs: int,
                throughput_batch: int = 0, throughput_runs: int = 0) -> dict:
-    """One artifact timed in a fresh process of its own, with nothing else taking turns."""
-    process = TimedProcess(runtime, artifact, sample, threads, warmup)
+    """One artifact timed in a fresh process of its own, with nothing else taking turns:
+    `runs` batch-1 calls, and with `throughput_batch`, `throughput_runs` calls at that batch."""
+    process = TimedProcess(runtime, artifact, sample, threads, warmup, batch=throughput_batch)
     try:
-        times = time_processes({"v": process}, runs)[0]["v"]
-        return {"times_ms": times, **process.finish(throughput_batch, throughput_runs)}
+        turn = time_round({"v": process}, {"v": runs}, batch_calls=throughput_runs if throughput_batch else 0)["v"]
+        return {"times_ms": turn["times"], "throughput_ips": turn["images_per_second"], **process.finish()}
     finally:
         process.kill()
 
 
 if __name__ == "__main__":
-    # A timing process: python -m lprnet_opt.measure.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP [IMAGE]
-    runtime_, artifact_, sample_, threads_, warmup_, *image_ = sys.argv[1:]
-    serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_), image_[0] if image_ else None)
+    # A timing process: python -m lprnet_opt.measure.timing RUNTIME ARTIFACT SAMPLE.npy THREADS WARMUP BATCH [IMAGE]
+    runtime_, artifact_, sample_, threads_, warmup_, batch_, *image_ = sys.argv[1:]
+    serve(runtime_, artifact_, np.load(sample_), int(threads_), int(warmup_), image_[0] if image_ else None,
+          int(batch_))

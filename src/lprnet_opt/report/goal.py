@@ -2,10 +2,16 @@
 
 The choice reads only the judge readings (`results/judge/<variant>.json`: calibration split plus,
 with generated images, the generated distillation plates; never evaluation plates) and the timing
-stage. A variant qualifies when it is fit and its judge drop against the baseline, plus the
-goal's margin, is at most the budget; the best by the objective ships. Judge plates are the ones
-calibration and distillation saw, so their drop is optimistic, and taking the best of many
-candidates adds a winner's curse: the margin pays for both (docs/goal.md measures it).
+stage. A variant qualifies when it is fit and either an exact form of the baseline (kinds.is_exact:
+the unpruned fp32 weights in a runtime that does not approximate them) or its judge drop against
+the baseline, plus the goal's margin, is at most the budget; the fastest by the paired ratio of
+the objective ships. Judge plates are the ones calibration and distillation saw, so an
+approximate build's drop is optimistic, and taking the best of many candidates adds a winner's
+curse: the margin pays for both (docs/goal.md measures it). An exact form pays no margin, so at
+any budget the fastest exact form qualifies, and nothing ships on a noisy negative estimate.
+
+Speed ranks by the median of per-round ratios to ONNX Runtime fp32 (to eager without that peer),
+never by milliseconds: the rounds pair every variant under the same machine speed.
 
 The evaluation split only gives the verdict (stats.budget_verdict), from the paired drop against
 the baseline on the evaluation plates: changing the evaluation images cannot change the choice.
@@ -51,7 +57,8 @@ def judge_drops(paths) -> dict[str, dict]:
         if reading["images_sha256"] != base["images_sha256"]:
             raise ValueError(f"{path}: read other judge plates than the baseline; rerun rule measure")
         drop = paired_drop(base_correct, [c == "1" for c in reading["correct"]])
-        drops[variant] = {**drop, "fit": reading["fit"], "judged_on": reading["judged_on"]}
+        drops[variant] = {**drop, "fit": reading["fit"], "exact": bool(reading.get("exact", False)),
+                          "judged_on": reading["judged_on"]}
     return drops
 
 
@@ -59,52 +66,59 @@ def missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def objective_cost(timed: dict | None, objective: str) -> float | None:
-    """Lower is better: the latency, or the negated throughput; None without a valid number."""
-    if timed is None:
-        return None
-    value = timed.get("latency_ms") if objective == "latency" else timed.get("throughput_ips")
+def speed_field(timing: dict, objective: str) -> str:
+    """The timing field that ranks: the paired ratio to ONNX Runtime fp32 when the run has that
+    peer, else to eager; of latency, or of throughput (images per second, higher is faster)."""
+    stem = "ratio_to_onnxruntime" if timing.get("onnxruntime") else "ratio_to_eager"
+    return stem if objective == "latency" else f"throughput_{stem}"
+
+
+def objective_cost(timed: dict | None, field: str) -> float | None:
+    """Lower is better: the latency ratio, or the negated throughput ratio; None without one."""
+    value = None if timed is None else timed.get(field)
     if missing(value):
         return None
-    return value if objective == "latency" else -value
+    return -value if field.startswith("throughput_") else value
 
 
 def qualified(judged: dict[str, dict], goal: Goal) -> list[str]:
-    """Fit variants whose judge drop plus the margin is within the budget."""
-    return [v for v, d in judged.items() if d["fit"] and d["drop_pt"] + goal.margin <= goal.max_drop + 1e-9]
+    """Fit variants that are exact forms of the baseline, or whose judge drop plus the margin is
+    within the budget."""
+    return [v for v, d in judged.items()
+            if d["fit"] and (d.get("exact") or d["drop_pt"] + goal.margin <= goal.max_drop + 1e-9)]
 
 
 def choose(judged: dict[str, dict], timing: dict, goal: Goal) -> dict:
-    """The composition to ship under `goal`, from judge drops and timing alone. When none
-    qualifies, the fit one with the least judge drop ships with `goal_met` False; an unfit build
-    never ships. None as `variant` when the timing run was contended (no valid latency)."""
+    """The composition to ship under `goal`, from judge drops and timing alone: the qualified one
+    with the lowest paired ratio (`speed_field`). An unfit build never ships. None as `variant`
+    when the timing run was contended or no qualified variant has a timing."""
     if goal.objective not in OBJECTIVES:
         raise ValueError(f"config key goal.objective: {goal.objective!r}; one of {', '.join(OBJECTIVES)}")
+    field = speed_field(timing, goal.objective)
     costs = {} if timing["contended"] else {
-        v: c for v in judged if (c := objective_cost(timing["variants"].get(v), goal.objective)) is not None}
-    fit = [v for v in judged if judged[v]["fit"] and v in costs]
+        v: c for v in judged if (c := objective_cost(timing["variants"].get(v), field)) is not None}
     allowed = [v for v in qualified(judged, goal) if v in costs]
-    entry = {"max_drop": goal.max_drop, "margin": goal.margin, "objective": goal.objective,
-             "qualified": sorted(allowed, key=lambda v: costs[v])}
-    if not fit:
-        return {**entry, "variant": None, "goal_met": False, "judge": None}
-    if allowed:
-        best, met = min(allowed, key=lambda v: (costs[v], v)), True
-    else:
-        best, met = min(fit, key=lambda v: (judged[v]["drop_pt"], costs[v], v)), False
-    return {**entry, "variant": best, "goal_met": met, "judge": judged[best],
-            "ties": not_told_apart(best, allowed, timing) if goal.objective == "latency" else []}
+    entry = {"max_drop": goal.max_drop, "margin": goal.margin, "objective": goal.objective, "ranked_by": field,
+             "qualified": sorted(allowed, key=lambda v: (costs[v], v)),
+             "only_exact": bool(allowed) and all(judged[v].get("exact") for v in allowed),
+             # Exact forms whose plates differ from the baseline's: float rounding that moved a plate.
+             "exact_differs": sorted(v for v in allowed if judged[v].get("exact") and judged[v]["lost"] + judged[v]["gained"])}
+    if not allowed:
+        return {**entry, "variant": None, "goal_met": False, "judge": None, "ties": []}
+    best = min(allowed, key=lambda v: (costs[v], v))
+    return {**entry, "variant": best, "goal_met": True, "judge": judged[best],
+            "ties": not_told_apart(best, allowed, timing, field)}
 
 
-def not_told_apart(best: str, others: list[str], timing: dict) -> list[str]:
-    """Qualified variants whose bootstrap interval of the latency ratio to ONNX Runtime fp32 (to
-    eager without that peer) overlaps the shipped one's: the timing run cannot say which of them
-    is faster. ONNX Runtime, not eager: eager PyTorch's round-to-round swing widened every
-    interval to eager (default run, 2026-12-06: a 1.42 ms variant overlapped a 0.92 ms one)."""
-    field = "ratio_to_onnxruntime_ci" if timing["variants"][best].get("ratio_to_onnxruntime_ci") else \
-        "ratio_to_eager_ci"
-    high = timing["variants"][best][field][1]
-    return sorted(v for v in others if v != best and timing["variants"][v][field][0] <= high)
+def not_told_apart(best: str, others: list[str], timing: dict, field: str) -> list[str]:
+    """Qualified variants whose bootstrap interval of the ranking ratio overlaps the shipped
+    one's: the timing run cannot say which of them is faster. ONNX Runtime, not eager, where the
+    run has it: eager PyTorch's round-to-round swing widened every interval to eager (default
+    run, 2026-12-06: a 1.42 ms variant overlapped a 0.92 ms one)."""
+    low, high = timing["variants"][best][f"{field}_ci"]
+    overlaps = (lambda ci: ci[0] <= high) if not field.startswith("throughput_") else (lambda ci: ci[1] >= low)
+    return sorted(v for v in others if v != best and timing["variants"][v].get(f"{field}_ci")
+                  and overlaps(timing["variants"][v][f"{field}_ci"]))
 
 
 def evaluation_drop(row) -> dict:
@@ -126,19 +140,39 @@ def answer(choice: dict, frame, context_class: str) -> str:
     drop = evaluation_drop(row)
     verdict = budget_verdict(drop, choice["max_drop"])
     low, high = drop["drop_ci_pt"]
-    speed = f"{row['latency_ms']:.2f} ms" + ("" if missing(row["ratio_to_onnxruntime"]) else
-                                             f", {row['ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32")
-    if choice["objective"] == "throughput" and not missing(row["throughput_ips"]):
-        speed = f"{row['throughput_ips']:.0f} images/s at batch {choice.get('batch', '?')}; {speed} at batch 1"
+    speed = speed_words(row, choice["objective"])
     ties = (f" Not told apart in speed from {', '.join(choice['ties'])} (overlapping intervals)."
             if choice.get("ties") else "")
-    missed = "" if choice["goal_met"] else (
-        f" No composition met the budget on the judge plates with the {choice['margin']:g} pt margin: this is the "
-        "one with the least judge drop.")
+    missed = exact_note(choice)
     where = f" ({row['bundle']}/)" if isinstance(row["bundle"], str) else ""
     return (f"Ship {choice['variant']}{where}: {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
             f"[{low:.2f}, {high:.2f}], {verdict} {'with' if verdict in ('within', 'consistent') else 'against'} "
             f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{ties}{missed}")
+
+
+def speed_words(row, objective: str) -> str:
+    """The ratio that ranked, with its interval, then this machine's milliseconds as description."""
+    if objective == "throughput" and not missing(row.get("throughput_ratio_to_onnxruntime")):
+        ratio = (f"{row['throughput_ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32's throughput "
+                 f"[{row['throughput_ratio_to_onnxruntime_ci_low']:.2f}, {row['throughput_ratio_to_onnxruntime_ci_high']:.2f}]")
+        return f"{ratio} ({row['throughput_ips']:.0f} images/s on this machine)"
+    if missing(row["ratio_to_onnxruntime"]):
+        return f"{row['latency_ms']:.2f} ms, {row['ratio_to_eager']:.2f}x eager PyTorch"
+    return (f"{row['ratio_to_onnxruntime']:.2f}x ONNX Runtime fp32 [{row['ratio_to_onnxruntime_ci_low']:.2f}, "
+            f"{row['ratio_to_onnxruntime_ci_high']:.2f}] ({row['latency_ms']:.2f} ms on this machine)")
+
+
+def exact_note(choice: dict) -> str:
+    """What the choice's qualifying set says beyond the winner: only exact forms, or exact forms
+    whose plates moved."""
+    text = ""
+    if choice.get("only_exact"):
+        text += (f" Only exact forms of the baseline qualified: no approximate build's judge drop plus the "
+                 f"{choice['margin']:g} pt margin is within {choice['max_drop']:g} pt.")
+    if choice.get("exact_differs"):
+        text += (f" Exact forms whose judge plates differ from the baseline's (float rounding): "
+                 f"{', '.join(choice['exact_differs'])}.")
+    return text
 
 
 def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) -> list[dict]:
@@ -151,7 +185,8 @@ def recommendations(frame, judged: dict[str, dict], timing: dict, goal: Goal) ->
         picked = choose(judged, timing, budget)
         entry = {"limit_pt": limit, "is_goal": limit == goal.max_drop, "goal_met": picked["goal_met"],
                  "ship": None, "smallest": None}
-        names = qualified(judged, budget) or ([picked["variant"]] if picked["variant"] else [])
+        entry["only_exact"] = picked["only_exact"]
+        names = qualified(judged, budget)
         for key, name in (("ship", picked["variant"]),
                           ("smallest", min(names, key=lambda v: (rows.loc[v, "size_bytes"], v)) if names else None)):
             if name is not None:

@@ -54,10 +54,10 @@ def report_context(timing: dict, baseline_weights: str | Path | None = None, spl
         context["config"] = f"sha256 {config_hash} of the merged config"
     context["protocol"] = (
         f"Accuracy: exact plates at batch 1 through each variant's own runtime, with Wilson 95% intervals and "
-        f"exact McNemar tests against the baseline on the same plates. Latency: each variant in a fresh process "
-        f"of its own, the processes taking turns in blocks of 10 batch-1 calls until each made {timing['runs']}, "
-        f"{timing['rounds']} rounds with new processes; the median of round medians, and ratios paired by round "
-        f"with bootstrap 95% intervals of their median.")
+        f"exact McNemar tests against the baseline on the same plates. Latency: each variant in a process "
+        f"of its own, the processes taking turns in blocks of about {timing['settings']['block_ms']:g} ms of batch-1 "
+        f"calls, {timing['rounds']} rounds over {timing['process_sets']} fresh sets of processes; ratios paired by "
+        f"round, their median ranks, with bootstrap 95% intervals (sets, then rounds, resampled).")
     return context
 
 

@@ -73,7 +73,8 @@ def readable_rows(frame: pd.DataFrame, contended: bool) -> list[dict[str, str]]:
             "speedup vs eager (95% CI)": (f"{fmt(r['speedup_vs_eager'], '.2f', 'x')} "
                                           f"({fmt(r['speedup_ci_low'], '.2f')}-{fmt(r['speedup_ci_high'], '.2f')})"
                                           if timed else INVALID),
-            "x ONNX Runtime": fmt(r["ratio_to_onnxruntime"], ".2f") if timed else INVALID,
+            "x ONNX Runtime (95% CI)": (f"{fmt(r['ratio_to_onnxruntime'], '.2f')} ({fmt(r['ratio_to_onnxruntime_ci_low'], '.2f')}"
+                                       f"-{fmt(r['ratio_to_onnxruntime_ci_high'], '.2f')})" if timed else INVALID),
             "end to end ms (added)": (f"{fmt(r['e2e_latency_ms'], '.2f')} (+{fmt(r['e2e_added_ms'], '.2f')})"
                                       if timed else INVALID),
             "size MB": f"{r['size_mb']:.2f}",
@@ -108,8 +109,8 @@ def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
     def described(pick: dict | None, what: str) -> str:
         if pick is None:
             return "no valid latency (timing contended)" if what == "ship" else "-"
-        speed = f"{pick['latency_ms']:.2f} ms" if what == "ship" and not missing(pick["latency_ms"]) else \
-            f"{pick['size_mb']:.2f} MB"
+        speed = (f"{pick['ratio']:.2f}x ONNX Runtime fp32" if what == "ship" and not missing(pick["ratio"]) else
+                 f"{pick['size_mb']:.2f} MB")
         return (f"<b>{html.escape(pick['variant'])}</b> ({speed}; judge drop {pick['judge_drop_pt']:.2f} pt)"
                 f"<br><b>{pick['verdict']}</b>: {html.escape(pick['verdict_text'].split(': ', 1)[1])}"
                 f"{how_to_ship(pick)}")
@@ -117,8 +118,8 @@ def recommendation_rows(recommendations: list[dict]) -> list[dict[str, str]]:
     rows = []
     for entry in recommendations:
         budget = f"&le; {entry['limit_pt']:g} pt" + (" (your goal)" if entry["is_goal"] else "")
-        if not entry["goal_met"] and entry["ship"] is not None:
-            budget += "<br>no composition qualified: the least judge drop ships"
+        if entry["only_exact"]:
+            budget += "<br>only exact forms qualified"
         rows.append({"budget": budget, "ship": described(entry["ship"], "ship"),
                      "smallest": described(entry["smallest"], "smallest")})
     return rows
@@ -134,8 +135,12 @@ def timing_note(timing: dict) -> str:
         return ("<p class=\"warning\"><b>Latency is not shown: the timing run was contended</b> "
                 f"({html.escape('; '.join(timing['contention_reasons']))}). Rerun "
                 "<code>snakemake --cores 8 -R timing report</code> on an idle machine.</p>")
-    return (f"<p>Load average before timing {timing['load_avg']['before'][0]}; {timing['retimed_rounds']} disturbed "
-            "round(s) timed again; no contention left.</p>")
+    steal = max(timing.get("round_steal_cores") or [0.0])
+    return (f"<p>Speed ranks by the median of per-round latency ratios (every variant timed in each of "
+            f"{timing['rounds']} rounds, in {timing.get('process_sets', 1)} fresh sets of processes), with bootstrap "
+            f"95% intervals; milliseconds describe this machine at the time. Load average before timing "
+            f"{timing['load_avg']['before'][0]}; {timing['retimed_rounds']} round(s) timed again for other work; "
+            f"hypervisor steal up to {steal:.2f} cores in a round; no contention left.</p>")
 
 
 def published_table(published: pd.DataFrame) -> str:
@@ -160,7 +165,7 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict,
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
         calls.append(f"vegaEmbed('#chart-{i}', {json.dumps(chart.to_dict())}, {{renderer: 'svg', actions: false}});")
     rows = readable_rows(frame, timing["contended"])
-    numeric = {"agreement", "latency ms (p10-p90)", "speedup vs eager (95% CI)", "x ONNX Runtime", "size MB",
+    numeric = {"agreement", "latency ms (p10-p90)", "speedup vs eager (95% CI)", "x ONNX Runtime (95% CI)", "size MB",
                "peak RSS MB", "accuracy (95% CI)", "end to end ms (added)", "bundle MB (+ installed requirements)"}
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -170,8 +175,9 @@ def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict,
 <p id="answer"><b>{html.escape(answer)}</b></p>
 <h2>Recommendation</h2>
 <p>Each composition is chosen from the judge plates (calibration, plus generated plates when the images are
-generated; never evaluation plates) and the timing stage: the fastest fit one whose judge drop against the
-baseline, plus the margin, is within the budget. The evaluation split then gives the verdict from the paired
+generated; never evaluation plates) and the timing stage: the fastest (by paired latency ratio) fit one that is
+an exact form of the baseline (its fp32 weights in a runtime that does not approximate them: no margin) or
+whose judge drop against the baseline, plus the margin, is within the budget. The evaluation split then gives the verdict from the paired
 drop's 95% interval: <b>within</b> (upper end within the budget), <b>consistent</b> (estimate within, interval
 crosses it), <b>inconclusive</b> (estimate over, interval crosses it), <b>over</b> (lower end over it).</p>
 <div id="recommendation">{html_table(recommendation_rows(recommendations))}</div>
@@ -191,7 +197,8 @@ crosses it), <b>inconclusive</b> (estimate over, interval crosses it), <b>over</
 
 SUMMARY_COLUMNS = ["variant", "fit", "precision_ran", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
                    "plates_gained", "plates_lost", "mcnemar_p", "judge_drop_pt", "agreement", "latency_ms", "ratio_to_eager", "speedup_ci_low", "speedup_ci_high",
-                   "ratio_to_onnxruntime", "e2e_latency_ms", "e2e_added_ms", "size_bytes", "peak_rss_mb"]
+                   "ratio_to_onnxruntime", "ratio_to_onnxruntime_ci_low", "ratio_to_onnxruntime_ci_high",
+                   "throughput_ips", "throughput_ratio_to_onnxruntime", "e2e_latency_ms", "e2e_added_ms", "size_bytes", "peak_rss_mb"]
 
 
 def cell(value, column: str, contended: bool) -> str:

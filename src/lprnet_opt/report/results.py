@@ -17,10 +17,13 @@ from ..measure.stats import ALPHA, difference_in_words, is_significant_loss, pai
 
 # Per-variant fields of results/timing.json that become columns.
 TIMING_FIELDS = ["latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_round_spread", "ratio_to_eager",
-                 "ratio_to_onnxruntime", "throughput_ips", "e2e_latency_ms", "e2e_added_ms", "peak_rss_mb"]
+                 "ratio_to_onnxruntime", "throughput_ips", "throughput_ratio_to_onnxruntime", "e2e_latency_ms",
+                 "e2e_added_ms", "peak_rss_mb"]
+# Paired ratios whose bootstrap intervals become `<field>_ci_low` and `<field>_ci_high` columns.
+RATIO_FIELDS = ["ratio_to_onnxruntime", "throughput_ratio_to_onnxruntime"]
 # Cells that a contended timing run empties.
 LATENCY_FIELDS = [*(f for f in TIMING_FIELDS if f != "peak_rss_mb"), "speedup_vs_eager", "speedup_ci_low",
-                  "speedup_ci_high", "ratio_to_onnxruntime_ci_low", "ratio_to_onnxruntime_ci_high"]
+                  "speedup_ci_high", "rank_ratio", *(f"{f}_ci_{e}" for f in RATIO_FIELDS for e in ("low", "high"))]
 
 def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None,
                  judged: dict[str, dict] | None = None) -> pd.DataFrame:
@@ -40,8 +43,11 @@ def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None,
         row.update({name: timed.get(name) for name in TIMING_FIELDS})
         low, high = timed["ratio_to_eager_ci"]
         row.update(speedup_vs_eager=1 / timed["ratio_to_eager"], speedup_ci_low=1 / high, speedup_ci_high=1 / low)
-        peer_ci = timed.get("ratio_to_onnxruntime_ci") or [math.nan, math.nan]
-        row.update(ratio_to_onnxruntime_ci_low=peer_ci[0], ratio_to_onnxruntime_ci_high=peer_ci[1])
+        for field in RATIO_FIELDS:
+            low, high = timed.get(f"{field}_ci") or [math.nan, math.nan]
+            row.update({f"{field}_ci_low": low, f"{field}_ci_high": high})
+        # What ranks speed: the paired latency ratio to ONNX Runtime fp32, to eager without it.
+        row["rank_ratio"] = timed["ratio_to_onnxruntime"] if timing.get("onnxruntime") else timed["ratio_to_eager"]
         bundle = (bundles or {}).get(record.variant)
         row.update(bundle=timed.get("bundle"),
                    bundle_mb=(bundle["artifact_bytes"] + bundle["code_bytes"]) / 1e6 if bundle else math.nan,
@@ -49,7 +55,7 @@ def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None,
         row["build"] = record.build
         # The precision asked for and the one the runtime read back (f32 for fixed-precision runtimes).
         row["precision"] = record.precision.get("requested", "f32")
-        row["precision_ran"] = record.precision.get("ran", "f32")
+        row["precision_ran"] = precision_ran(record.precision)
         judge = (judged or {}).get(record.variant)
         row.update(judge_drop_pt=judge["drop_pt"] if judge else math.nan,
                    judge_ci_low=judge["drop_ci_pt"][0] if judge else math.nan,
@@ -72,20 +78,31 @@ def load_results(paths, timing: dict, bundles: dict[str, dict] | None = None,
     if timing["contended"]:
         frame[LATENCY_FIELDS] = math.nan
     frame["pareto"] = pareto_flags(frame)
-    return frame.sort_values(["latency_ms", "variant"]).reset_index(drop=True)
+    return frame.sort_values(["rank_ratio", "variant"]).reset_index(drop=True)
+
+
+def precision_ran(precision: dict) -> str:
+    """What ran, as read back: f32 for fixed-precision runtimes, int8 (with the convs that stayed
+    fp32, where any did) for INT8 artifacts, bf16, or mixed."""
+    ran = precision.get("ran", "f32")
+    if "fp32_convs" in precision:
+        total = precision["fp32_convs"] + precision["int8_convs"]
+        return "int8" if not precision["fp32_convs"] else f"int8, {precision['fp32_convs']} of {total} convs fp32"
+    return ran
 
 
 def pareto_flags(frame: pd.DataFrame) -> list[bool]:
-    """A variant is on the frontier when no other is both at least as fast and as accurate, and better in one."""
+    """A variant is on the frontier when no other is both at least as fast (by the paired ratio)
+    and as accurate, and better in one."""
     flags = []
     for _, row in frame.iterrows():
-        if pd.isna(row["latency_ms"]):
+        if pd.isna(row["rank_ratio"]):
             flags.append(False)  # no valid latency: not ranked
             continue
         dominated = (
-            (frame["latency_ms"] <= row["latency_ms"])
+            (frame["rank_ratio"] <= row["rank_ratio"])
             & (frame["accuracy"] >= row["accuracy"])
-            & ((frame["latency_ms"] < row["latency_ms"]) | (frame["accuracy"] > row["accuracy"]))
+            & ((frame["rank_ratio"] < row["rank_ratio"]) | (frame["accuracy"] > row["accuracy"]))
         ).any()
         flags.append(not dominated)
     return flags
@@ -95,7 +112,8 @@ def choice(row) -> dict:
     return {"variant": row["variant"], "kind": row["kind"], "artifact": row["artifact"],
             "snippet": snippet_of(row["kind"], row["artifact"], row["precision"]), "vs_baseline": row["vs_baseline"],
             "bundle": row["bundle"], "e2e_latency_ms": row["e2e_latency_ms"],
-            "latency_ms": row["latency_ms"], "speedup": row["speedup_vs_eager"], "size_mb": row["size_mb"]}
+            "latency_ms": row["latency_ms"], "ratio": row["rank_ratio"], "speedup": row["speedup_vs_eager"],
+            "size_mb": row["size_mb"]}
 
 
 # The study this tool generalizes, as published (not measured here): 1000 test images.

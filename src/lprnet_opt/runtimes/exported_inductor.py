@@ -21,14 +21,30 @@ def open_artifact(path: str, threads: int, note_key: str = NOTE_KEY):
     # Registers the quantize/dequantize ops the saved program calls; plain torch, no torchao.
     import torch.ao.quantization.fx._decomposed  # noqa: F401
 
-    torch._inductor.config.freezing = True
     note = {note_key: ""}
     program = torch.export.load(str(path), extra_files=note)
-    runner = torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True)
+    # Freezing for this module's compiles alone (patched around its calls), never for other
+    # compiles in the process.
+    runner = torch_runner(torch.compile(program.module(), dynamic=False), threads, exported=True,
+                          inductor_config={"freezing": True})
     return runner, note[note_key] or None
+
+
+def read_back(path: str | Path) -> dict:
+    """What the saved program runs in: per conv, int8 when its weight comes through a
+    dequantize op (PT2E's quantized weights), else fp32."""
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+    graph = torch.export.load(str(path)).graph_module.graph
+    convs = [n for n in graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
+    int8 = sum(1 for n in convs if isinstance(n.args[1], torch.fx.Node) and "dequantize" in str(n.args[1].target))
+    return {"requested": "int8", "ran": "int8" if int8 == len(convs) else "mixed", "int8_convs": int8,
+            "fp32_convs": len(convs) - int8, "freezing": True}
 
 
 def load(path: str | Path, threads: int):
     run, note = open_artifact(str(path), threads)
     check_built_for(path, note, onednn=True)
+    run.precision = read_back(path)
     return run

@@ -21,18 +21,20 @@ def open_artifact(path: str, threads: int, precision: str = "f32"):
         raise ValueError(f"inductor precision {precision!r}: f32 or bf16")
     model = load_model(path)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    # Freezing for this module's compiles alone (patched around its calls), never for other
+    # compiles in the process.
+    options = {"freezing": True} if precision == "bf16" else {}
     if precision == "bf16":
-        torch._inductor.config.freezing = True
         model = model.to(dtype)
     compiled = torch.compile(model.eval(), dynamic=False)
-    runner = torch_runner(compiled, threads, dtype=dtype)
-    with torch.inference_mode():
+    runner = torch_runner(compiled, threads, dtype=dtype, inductor_config=options)
+    with torch.inference_mode(), torch._inductor.config.patch(options):
         logits = compiled(torch.zeros(1, 3, 24, 94, dtype=dtype).contiguous(memory_format=torch.channels_last))
     ran = str(logits.dtype).removeprefix("torch.")
     weights = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
     runner.precision = {"requested": precision, "ran": {"bfloat16": "bf16", "float32": "f32"}.get(ran, ran),
                         "logits_dtype": ran, "weight_dtypes": weights,
-                        "freezing": bool(torch._inductor.config.freezing)}
+                        "freezing": bool(options.get("freezing"))}
     return runner, None
 
 
