@@ -5,7 +5,7 @@ from lprnet_opt.atomic import read_json, write_json
 from lprnet_opt.compress.int8_guard import judge_of
 from lprnet_opt.data import load_folder, read_split
 from lprnet_opt.kinds import KINDS
-from lprnet_opt.measure.accuracy import judge_reading, reading_batch
+from lprnet_opt.measure.plates import judge_reading, reading_batch
 from lprnet_opt.runtimes import load_runner
 from lprnet_opt.workflow import setup_job
 

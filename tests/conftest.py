@@ -30,6 +30,16 @@ def real_images() -> Path:
 
 
 @pytest.fixture(scope="session")
+def plates48(tmp_path_factory):
+    """48 generated plates (seed 11), loaded: what the INT8 build tests calibrate and judge on."""
+    from lprnet_opt.data import load_folder
+
+    folder = tmp_path_factory.mktemp("plates48")
+    write_synthetic_folder(folder, 48, seed=11)
+    return load_folder(folder)
+
+
+@pytest.fixture(scope="session")
 def plate_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("plates")
     write_synthetic_folder(folder, 24, seed=7)
@@ -88,7 +98,8 @@ def measured(tmp_path_factory, random_weights, plate_folder) -> Path:
     from lprnet_opt.data import load_folder
     from lprnet_opt.compress.distill import DistillSettings
     from lprnet_opt.kinds import KINDS
-    from lprnet_opt.measure.accuracy import judge_reading, measure_variant, predict_reference
+    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
+    from lprnet_opt.measure.plates import judge_reading
     from lprnet_opt.runtimes import load_runner
     from lprnet_opt.onnx_export import export_onnx
     from lprnet_opt.compress.prune import build_pruned

@@ -21,7 +21,8 @@ from lprnet_opt.compress.precision_guard import check_precision
 from lprnet_opt.data import load_folder
 from lprnet_opt.deploy.bundle import build_bundle
 from lprnet_opt.kinds import KINDS, is_exact
-from lprnet_opt.measure.accuracy import judge_reading, measure_variant, predict_reference
+from lprnet_opt.measure.accuracy import measure_variant, predict_reference
+from lprnet_opt.measure.plates import judge_reading
 from lprnet_opt.measure.side_by_side import timing_record
 from lprnet_opt.measure.stats import VERDICTS, budget_verdict, plates_to_separate
 from lprnet_opt.onnx_export import export_onnx

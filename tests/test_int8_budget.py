@@ -13,18 +13,14 @@ import pytest
 from conftest import REPO, own_judge
 from lprnet_opt.checkpoint import load_model
 from lprnet_opt.compress.int8_guard import GuardSettings
-from lprnet_opt.data import PlateSet, load_folder
+from lprnet_opt.data import PlateSet
 
 SOURCE = REPO / "data/baseline_synthetic.pth"
 
 
 @pytest.fixture(scope="module")
-def plates(tmp_path_factory) -> PlateSet:
-    from lprnet_opt.synth import write_synthetic_folder
-
-    folder = tmp_path_factory.mktemp("plates")
-    write_synthetic_folder(folder, 48, seed=11)
-    return load_folder(folder)
+def plates(plates48) -> PlateSet:
+    return plates48
 
 
 def build(budget: float, plates: PlateSet, path) -> dict:

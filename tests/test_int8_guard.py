@@ -95,7 +95,8 @@ def test_an_onnx_int8_build_no_attempt_passes_is_kept_unfit_and_never_recommende
     report's recommendation skips it."""
     from lprnet_opt.data import load_folder
     from lprnet_opt.atomic import write_json
-    from lprnet_opt.measure.accuracy import judge_reading, measure_variant, predict_reference
+    from lprnet_opt.measure.accuracy import measure_variant, predict_reference
+    from lprnet_opt.measure.plates import judge_reading
     from lprnet_opt.compress.onnx_quantize import build_onnx_int8
     from lprnet_opt.report.goal import Goal, judge_drops, recommendations
     from lprnet_opt.report.results import load_results

@@ -24,6 +24,8 @@ def test_timing_record_has_every_variant_with_paired_ratios(measured):
             "env"} <= set(timing)
     assert timing["rounds"] == 4 and len(timing["round_foreign_cores"]) == len(timing["round_steal_cores"]) == 4
     assert timing["round_process_set"] == [0, 0, 1, 1]  # rounds split evenly over two fresh sets of processes
+    # The timed processes are this run's own work: counted as foreign, a round read ~1 core here.
+    assert max(timing["round_foreign_cores"]) < 0.5, timing["round_foreign_cores"]
     baseline, onnx = timing["variants"]["baseline"], timing["variants"]["pruned_onnx"]
     assert baseline["ratio_to_eager"] == 1.0 and onnx["ratio_to_onnxruntime"] == 1.0
     assert onnx["throughput_ratio_to_onnxruntime"] == 1.0 and onnx["throughput_ratio_to_onnxruntime_ci"] == [1.0, 1.0]
@@ -76,21 +78,25 @@ def test_blocks_are_sized_by_time_not_by_calls():
     assert calls_for(40, None) == MIN_BLOCK_CALLS
 
 
-def test_foreign_load_and_steal_are_apart(measured):
-    """Work of this process's children is its own; a burner beside it is foreign; steal is its own number."""
+def test_foreign_load_counts_the_timed_processes_as_own_and_steal_apart():
+    """Reaped children and the live processes named as own (the timed ones) are this run's work;
+    the same busy process not named is foreign; steal is a number of its own."""
     from lprnet_opt.measure.contention import ForeignLoad
 
     monitor = ForeignLoad()
     subprocess.run([sys.executable, "-c", "import time\nend = time.time() + 0.5\nwhile time.time() < end: pass"],
                    check=True)
-    own, stolen = monitor.cores()
+    reaped, stolen = monitor.cores()
     burner = subprocess.Popen([sys.executable, "-c", BURN])
     try:
-        time.sleep(0.6)
-        foreign, _ = monitor.cores()
+        time.sleep(0.3)  # past its start-up
+        named, unnamed = ForeignLoad(own=[burner.pid]), ForeignLoad()
+        time.sleep(0.8)
+        own, foreign = named.cores()[0], unnamed.cores()[0]
     finally:
         burner.kill()
-    assert own < 0.5 < foreign and stolen >= 0
+        burner.wait()
+    assert reaped < 0.5 and own < 0.5 < foreign and stolen >= 0
 
 
 def test_a_paused_timing_process_uses_no_cpu_and_answers_its_next_block(measured):

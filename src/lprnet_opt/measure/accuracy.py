@@ -6,17 +6,14 @@ times every variant side by side, so accuracy jobs need not reserve the machine.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_path
-from ..chars import greedy_decode
 from ..checkpoint import load_model
 from .environment import environment
 from ..kinds import KINDS
@@ -24,24 +21,12 @@ from ..metrics import agreement, char_accuracy, plate_accuracy
 from ..coupling import count_macs
 from ..model import DENSE, conv_sparsity
 from ..record import EvalRecord
+from .plates import REFERENCE_BATCH, images_digest, predict_plates, reading_batch
 from .stats import discordant_pairs, mcnemar_exact, wilson_interval
-from ..runtimes import Runner, load_runner, precision_of, run_batched
+from ..runtimes import Runner, load_runner, precision_of
 from ..runtimes.eager import load as load_eager
 
 log = logging.getLogger(__name__)
-# The fp32 references run in eager PyTorch, where the model is batch-invariant
-# (tests/test_model.py), so they are batched: same answers, 5-10x less time. 16, not more:
-# at 64 a layer's output passes glibc's mmap threshold and is mapped and unmapped per call
-# (1000 plates: 5.1 s at 64, 2.7 s at 16; AMD EPYC, 2 threads).
-REFERENCE_BATCH = 16
-
-
-def reading_batch(runtime: str) -> int:
-    """Batch size a variant's plates are read at: 1, the deployment setting, except in eager
-    PyTorch, which is batch-invariant, where its references are read batched too."""
-    return REFERENCE_BATCH if runtime == "eager" else 1
-
-
 @dataclass(frozen=True)
 class Reference:
     """Eager fp32 PyTorch's logits and plates for one weights file on the evaluation images.
@@ -51,10 +36,6 @@ class Reference:
     weights: str
     logits: np.ndarray
     plates: list[str]
-
-
-def images_digest(images: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(images, np.float32).tobytes()).hexdigest()
 
 
 def predict_reference(weights: str | Path, images: np.ndarray, threads: int) -> Reference:
@@ -89,14 +70,6 @@ def size_on_disk(path: str | Path) -> tuple[int, int]:
     raw = sum(p.stat().st_size for p in files)
     packed = sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in files)
     return raw, packed
-
-
-def predict_plates(runner: Runner, images: np.ndarray, label: str, batch_size: int = 1) -> tuple[np.ndarray, list[str]]:
-    """Logits and plates for every image; batch 1, the deployment setting, for every variant."""
-    start = time.perf_counter()
-    logits = run_batched(runner, images, batch_size)
-    log.info("%s: predicted %d images in %.1fs", label, len(images), time.perf_counter() - start)
-    return logits, greedy_decode(logits)
 
 
 def runtime_settings(runtime: str, threads: int, precision: str = "f32") -> dict:
@@ -177,15 +150,3 @@ def measure_variant(
         fit=bool((build or {}).get("fit", True)),
         unfit_reason=(build or {}).get("guard", {}).get("unfit_reason"),
     )
-
-
-def judge_reading(variant: str, runner: Runner, images: np.ndarray, labels: list[str], judged_on: str,
-                  fit: bool, exact: bool = False, batch_size: int = 1) -> dict:
-    """results/judge/<variant>.json: which judge plates (never evaluation plates) the variant reads
-    exactly, through its own runtime at batch 1. The goal's choice pairs these with the
-    baseline's (report/goal.py), so the shipped artifact is chosen without evaluation plates.
-    `exact`: an exact form of the baseline (kinds.is_exact), which the goal charges no margin."""
-    _, plates = predict_plates(runner, images, f"{variant} on the judge plates", batch_size)
-    correct = [p == t for p, t in zip(plates, labels, strict=True)]
-    return {"variant": variant, "judged_on": judged_on, "images": len(labels), "images_sha256": images_digest(images),
-            "correct": "".join("1" if c else "0" for c in correct), "fit": fit, "exact": exact}

@@ -94,7 +94,7 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
             while r < rounds:
                 order = names if len(foreign) % 2 == 0 else names[::-1]
                 with_batch = settings.throughput_batch and (settings.throughput_rounds == "all" or r == 0)
-                monitor = ForeignLoad()
+                monitor = ForeignLoad(own=[process.process.pid for process in processes.values()])
                 turns = time_round({v: processes[v] for v in order}, block, e2e_block if timed_e2e else None,
                                    batch_calls=1 if with_batch else 0)
                 cores, stolen = monitor.cores()

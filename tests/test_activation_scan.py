@@ -1,0 +1,71 @@
+"""The activation-quantizer scan finds the quantizer that loses plates, on a real ONNX Runtime INT8
+build of the shipped synthetic baseline with one activation scale forced wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import REPO, own_judge
+from lprnet_opt.checkpoint import load_model
+from lprnet_opt.compress.int8_guard import GuardSettings
+from lprnet_opt.data import PlateSet
+
+SOURCE = REPO / "data/baseline_synthetic.pth"
+
+
+@pytest.fixture(scope="module")
+def plates(plates48) -> PlateSet:
+    return plates48
+
+
+@pytest.fixture(scope="module")
+def int8_model(plates, tmp_path_factory):
+    from lprnet_opt.compress.onnx_quantize import build_onnx_int8
+
+    path = tmp_path_factory.mktemp("int8") / "model.onnx"
+    build_onnx_int8(load_model(SOURCE), plates.images[:24], own_judge(plates.images, SOURCE), max_fp32_layers=0,
+                    scan_images=8, threads=1, path=path, guard=GuardSettings(min_agreement=0.0, max_extra_fp32_layers=0),
+                    methods=("minmax",), timing_runs=5)
+    return path
+
+
+def break_scale(path, out, factor: float = 200.0) -> str:
+    """The first backbone activation's QuantizeLinear given its own scale, `factor` times too
+    coarse (its DequantizeLinear keeps the calibrated one): nearly every value rounds to zero."""
+    import onnx
+    from onnx import numpy_helper
+
+    from lprnet_opt.compress.activation_scan import activation_quantizers, producer_of
+
+    model = onnx.load(str(path))
+    tensor = next(t for t in sorted(activation_quantizers(model)) if producer_of(model, t).startswith("backbone"))
+    quantize = activation_quantizers(model)[tensor][0][0]
+    scale = next(i for i in model.graph.initializer if i.name == quantize.input[1])
+    wrong = numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(factor), name=scale.name + "_forced")
+    model.graph.initializer.append(wrong)
+    quantize.input[1] = wrong.name
+    onnx.save(model, str(out))
+    return tensor
+
+
+def test_the_scan_ranks_a_quantizer_with_a_wrong_scale_first(int8_model, plates, tmp_path):
+    from lprnet_opt.chars import greedy_decode
+    from lprnet_opt.compress.activation_scan import scan_activations
+    from lprnet_opt.model import predict_logits
+
+    source = greedy_decode(predict_logits(load_model(SOURCE), plates.images))
+    healthy = scan_activations(int8_model, source, plates.images, threads=1, cumulative=1, timing_runs=5)
+    broken_path = tmp_path / "broken.onnx"
+    tensor = break_scale(int8_model, broken_path)
+    broken = scan_activations(broken_path, source, plates.images, threads=1, cumulative=2, timing_runs=5)
+
+    assert healthy["quantizers"] == broken["quantizers"] > 5
+    assert broken["agreement"] < healthy["agreement"] - 0.3  # the forced scale costs plates
+    top = broken["pairs"][0]
+    assert top["tensor"] == tensor and top["producer"].startswith("backbone")
+    # Bypassing it alone restores the healthy build's plates, up to what the others lose.
+    assert top["agreement"] >= healthy["agreement"] - 0.05 and top["plates_fixed"] > 10
+    assert all(r["gain"] < top["gain"] for r in broken["pairs"][1:])
+    assert [c["k"] for c in broken["cumulative"]] == [1, 2] and broken["cumulative"][0]["tensors"] == [tensor]
+    assert all(c["latency_ratio"] > 0 for c in broken["cumulative"])
