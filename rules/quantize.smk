@@ -56,6 +56,7 @@ rule onnx_int8:
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
         calibration_methods=config["quantization"]["onnx_calibration_methods"],
+        activation_scan=config["quantization"]["activation_scan"],
     script:
         "../scripts/onnx_int8.py"
 

@@ -22,5 +22,6 @@ info = build_onnx_int8(
     guard=GuardSettings(snakemake.params.min_agreement, snakemake.params.guard_fp32_layers, snakemake.params.max_drop),
     target_isa=snakemake.params.target_isa,
     methods=snakemake.params.calibration_methods,
+    activation_scan=snakemake.params.activation_scan,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -69,3 +69,21 @@ def test_the_scan_ranks_a_quantizer_with_a_wrong_scale_first(int8_model, plates,
     assert all(r["gain"] < top["gain"] for r in broken["pairs"][1:])
     assert [c["k"] for c in broken["cumulative"]] == [1, 2] and broken["cumulative"][0]["tensors"] == [tensor]
     assert all(c["latency_ratio"] > 0 for c in broken["cumulative"])
+
+
+def test_an_int8_build_with_the_scan_records_it_and_the_report_charts_it(plates, tmp_path):
+    import pandas as pd
+
+    from lprnet_opt.compress.onnx_quantize import build_onnx_int8
+    from lprnet_opt.report.activation_chart import activation_scan_chart
+
+    info = build_onnx_int8(load_model(SOURCE), plates.images[:24], own_judge(plates.images, SOURCE), max_fp32_layers=0,
+                           scan_images=8, threads=1, path=tmp_path / "scanned.onnx",
+                           guard=GuardSettings(min_agreement=0.0, max_extra_fp32_layers=0), methods=("minmax",),
+                           timing_runs=5, activation_scan=True)
+    scan = info["activation_sensitivity"]
+    assert scan["images"] == 48 and len(scan["pairs"]) == scan["quantizers"] > 5
+    assert scan["agreement"] == info["guard"]["attempts"][info["guard"]["chosen_attempt"]]["agreement"]
+    chart = activation_scan_chart(pd.DataFrame([{"variant": "onnx_int8", "build": info}]), 400)
+    values = chart.to_dict()["datasets"]
+    assert sum(len(v) for v in values.values()) == 1 + len(scan["cumulative"])

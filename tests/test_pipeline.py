@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -152,6 +153,11 @@ def test_report_and_summary_exist(workflow):
     assert "vegaEmbed" in html and "https://cdn" not in html
     summary = (workflow / "results/summary.csv").read_text()
     assert all(v in summary for v in TINY["variants"])
+    # What ran, read back from each artifact: INT8 for the INT8 builds, f32 for the float ones.
+    ran = {row["variant"]: row["precision_ran"] for row in csv.DictReader(summary.splitlines())}
+    for variant in ("quantized", "pruned_onnx_int8", "pruned_openvino_int8"):
+        assert ran[variant].startswith("int8"), (variant, ran[variant])
+    assert ran["baseline"] == ran["mlc"] == "f32"
     assert (workflow / "results/charts/accuracy_latency.png").stat().st_size > 1000
 
 

@@ -33,3 +33,14 @@ def int8_graph(model: LPRNet) -> LPRNet:
     took 0.62 ms and the QLinearAveragePools 0.84 ms of a 2.9 ms call; with both rewrites the
     INT8 call took 2.0 ms against 2.4 ms for the fp32 export (docs/int8.md)."""
     return pools_as_depthwise(fp32_graph(model))
+
+
+def module_of(node: str) -> str:
+    """The torch module an exported node came from: `/backbone.4/block/block.0/Conv` ->
+    `backbone.4.block.0`, so the report names layers alike for every INT8 build. Each scope
+    of the legacy exporter repeats its parent's attribute name before a Sequential index."""
+    name = ""
+    for part in node.strip("/").split("/")[:-1]:
+        parent = name.rsplit(".", 1)[-1]
+        name = f"{name}.{part.removeprefix(parent + '.')}" if name else part
+    return name

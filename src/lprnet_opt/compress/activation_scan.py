@@ -13,7 +13,10 @@ against the untouched model (timed in one process, in alternating blocks): what 
 tensors fp32 would buy and cost. Convs and the nodes that stay fp32 by rule have their own scan
 (`sensitivity.leave_one_out`); this one sees the activations that scan never toggles.
 
-    python -m lprnet_opt.compress.activation_scan INT8.onnx FP32.onnx IMAGE_FOLDER
+    python -m lprnet_opt.compress.activation_scan INT8.onnx FP32.onnx results/data/calibration.json
+
+With `quantization.activation_scan: true` the ONNX Runtime INT8 build runs it on its artifact
+and judge plates and records it (`activation_sensitivity`); the report charts it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from ..chars import greedy_decode
 from ..measure.timing import time_interleaved
 from ..runtimes import load_runner, run_batched
-from .onnx_quantize import module_of
+from ..onnx_export import module_of
 
 log = logging.getLogger(__name__)
 
@@ -170,18 +173,19 @@ def scan_activations(int8_path: str | Path, source_plates: Sequence[str], images
 
 
 def main() -> None:
-    from ..data import load_folder
+    from ..data import load_folder, read_split
     from ..workflow import setup_logging
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("int8", type=Path, help="the QDQ INT8 model (results/onnx_int8/<variant>.onnx)")
     parser.add_argument("fp32", type=Path, help="its fp32 source in ONNX (results/onnx/<source>.onnx)")
-    parser.add_argument("images", type=Path, help="a folder of judge plates (never evaluation plates)")
+    parser.add_argument("images", type=Path, help="judge plates: a folder, or results/data/calibration.json "
+                        "(never evaluation plates)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cumulative", type=int, default=6)
     args = parser.parse_args()
     setup_logging(None)
-    plates = load_folder(args.images)
+    plates = read_split(args.images, "calibration") if args.images.suffix == ".json" else load_folder(args.images)
     source = greedy_decode(run_batched(load_runner("onnx_runtime", args.fp32, args.threads), plates.images, SCAN_BATCH))
     print(json.dumps(scan_activations(args.int8, source, plates.images, args.threads, args.cumulative), indent=1))
 

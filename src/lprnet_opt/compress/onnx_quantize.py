@@ -25,7 +25,7 @@ from ..atomic import atomic_path
 from ..chars import greedy_decode
 from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build, numerics_for
 from ..isa import NOTE_KEY, isa_class, note_for
-from ..onnx_export import export_onnx, int8_graph
+from ..onnx_export import export_onnx, int8_graph, module_of
 from ..runtimes import load_runner, run_batched
 from .sensitivity import choose_fp32_layers, leave_one_out, logit_error
 from ..measure.timing import time_interleaved
@@ -58,17 +58,6 @@ def fp32_nodes_of(path: str | Path) -> tuple[list[str], list[str]]:
     nodes = onnx.load(str(path)).graph.node
     return ([n.name for n in nodes if n.name.startswith(ALWAYS_FP32)],
             [n.name for n in nodes if n.op_type == "Conv" and not n.name.startswith(ALWAYS_FP32)])
-
-
-def module_of(node: str) -> str:
-    """The torch module an exported node came from: `/backbone.4/block/block.0/Conv` ->
-    `backbone.4.block.0`, so the report names layers alike for every INT8 build. Each scope
-    of the legacy exporter repeats its parent's attribute name before a Sequential index."""
-    name = ""
-    for part in node.strip("/").split("/")[:-1]:
-        parent = name.rsplit(".", 1)[-1]
-        name = f"{name}.{part.removeprefix(parent + '.')}" if name else part
-    return name
 
 
 def prepare_fp32(model, path: str | Path) -> None:
@@ -160,10 +149,12 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
 
 def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
                     threads: int, path: str | Path, guard: GuardSettings, target_isa: str | None = None,
-                    methods: Sequence[str] = tuple(CALIBRATION_METHODS), timing_runs: int = 200) -> dict:
+                    methods: Sequence[str] = tuple(CALIBRATION_METHODS), timing_runs: int = 200,
+                    activation_scan: bool = False) -> dict:
     """Choose numerics for `target_isa` (None: this CPU's class), method (of `methods`), fp32 layers (with a budget,
     `guard.max_drop`: none at first) and activation type on `calibration` images, pass the INT8
-    guard on `judge`, and write `path`. Returns the build record."""
+    guard on `judge`, and write `path`. Returns the build record; with `activation_scan`, it
+    holds the scan of the written artifact's activation quantizers on the judge plates."""
     import onnxruntime
 
     # MLAS picks its kernels by CPUID: ONEDNN_MAX_CPU_ISA does not apply to ONNX Runtime.
@@ -231,6 +222,10 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         final_path, record = guarded_build(attempt, reduce_range, fp32_nodes,
                                            lambda: choose_fp32_layers(scan(), len(nodes)), guard, judge, source_plates)
         with_isa_note(final_path, path, isa)
+        if activation_scan:
+            from .activation_scan import scan_activations
+
+            activations_scanned = scan_activations(path, source_plates, judge.images, threads)
     final = dict(record["attempts"][record["chosen_attempt"]])
     scan_rows = scans[0] if scans else []
     for row in scan_rows:
@@ -248,6 +243,7 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         "fp32_nodes": [*final["fp32_layers"], *rule_fp32],
         "sensitivity": scan_rows,
         "sensitivity_path": "ONNX Runtime, the runtime that ships",
+        **({"activation_sensitivity": activations_scanned} if activation_scan else {}),
         "calibration_images": len(calibration),
         **guard_fields(record, isa, choice),
     }

@@ -30,7 +30,8 @@ import numpy as np
 from ..chars import greedy_decode
 from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build
 from ..isa import NOTE_KEY, isa_class, note_for
-from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of, module_of
+from .onnx_quantize import ALWAYS_FP32, fp32_nodes_of
+from ..onnx_export import module_of
 from ..runtimes import load_runner, run_batched
 from ..runtimes.openvino_runtime import settings
 from .sensitivity import choose_fp32_layers, leave_one_out, logit_error

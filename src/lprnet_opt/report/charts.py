@@ -12,6 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..kinds import KINDS
+from .activation_chart import activation_scan_chart
 from .chart_labels import HEIGHT, LABELLED_WIDTH, padded, point_labels, with_key
 
 
@@ -283,6 +284,7 @@ def build_charts(frame: pd.DataFrame, curves: list[dict], width, max_drop: float
         "sparsity": sparsity_chart(frame, width),
         "tuning": tuning_chart(curves, width),
         "sensitivity": sensitivity_chart(frame, width),
+        "activation_scan": activation_scan_chart(frame, width),
         "search": search_chart(frame, width),
         "int8_search": int8_search_chart(frame, width),
     }

@@ -85,10 +85,16 @@ def precision_ran(precision: dict) -> str:
     """What ran, as read back: f32 for fixed-precision runtimes, int8 (with the convs that stayed
     fp32, where any did) for INT8 artifacts, bf16, or mixed."""
     ran = precision.get("ran", "f32")
+    convs = precision.get("conv_precisions") or {}  # OpenVINO's read-back: convs per runtime precision
     if "fp32_convs" in precision:
-        total = precision["fp32_convs"] + precision["int8_convs"]
-        return "int8" if not precision["fp32_convs"] else f"int8, {precision['fp32_convs']} of {total} convs fp32"
-    return ran
+        int8, fp32, total = precision["int8_convs"], precision["fp32_convs"], precision["fp32_convs"] + precision["int8_convs"]
+    elif convs.keys() & {"u8", "i8"}:
+        int8, fp32, total = convs.get("u8", 0) + convs.get("i8", 0), convs.get("f32", 0), sum(convs.values())
+    else:
+        return ran
+    if int8 + fp32 < total:  # a third precision among the convs (bf16): say so
+        return f"mixed ({', '.join(f'{n} {k}' for k, n in sorted(convs.items()))})"
+    return "int8" if not fp32 else f"int8, {fp32} of {total} convs fp32"
 
 
 def pareto_flags(frame: pd.DataFrame) -> list[bool]:
