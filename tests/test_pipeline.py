@@ -268,7 +268,7 @@ def test_pruning_ratio_change_reruns_only_pruned_branch(workflow):
     assert jobs.pop("quantize") == 1  # pruned_quantized only
     assert jobs.pop("onnx_int8") == jobs.pop("openvino_int8") == 1  # the pruned INT8 builds
     assert jobs.pop("onnx_export") == 1  # results/onnx/pruned.onnx, which openvino_int8 quantizes
-    assert jobs.pop("measure") == jobs.pop("deploy") == 5  # pruned and the four variants built from it
+    assert jobs.pop("measure") == jobs.pop("judge") == jobs.pop("deploy") == 5  # pruned and the four variants built from it
     assert jobs.pop("reference") == 1  # the new weights' plates, which those four are compared with
     assert jobs.pop("timing") == 1  # every variant again: ratios come from one run
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs  # no tuning, no other variant
@@ -282,7 +282,7 @@ def test_macs_ratio_change_reruns_only_the_channel_pruned_branch_and_its_graph(w
     # Its own graph's tasks are extracted again from the new widths and tuned; the full graph is not.
     assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
     assert jobs.pop("tvm_compile") == 1  # channel_pruned_mlc only
-    assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert jobs.pop("measure") == jobs.pop("judge") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
     assert jobs.pop("reference") == 1  # the slim model's plates
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
     tuned = re.findall(r"output: results/tvm/tune/host/(\w+)/shard", result.stdout)
@@ -293,13 +293,13 @@ def test_raising_trials_reruns_only_tuning_and_downstream(workflow):
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config={"tvm": {"trials": 40}}))
     # Both graphs (full and channel-pruned) get the raised budget each.
     assert jobs.pop("tvm_tune_shard") == 4 and jobs.pop("tvm_merge") == 2 and jobs.pop("tvm_compile") == 3
-    assert jobs.pop("measure") == jobs.pop("deploy") == 3 and jobs.pop("timing") == 1
+    assert jobs.pop("measure") == jobs.pop("judge") == jobs.pop("deploy") == 3 and jobs.pop("timing") == 1
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
 
 
 def test_new_baseline_weights_rerun_everything_downstream(workflow):
     jobs = planned_after_editing(workflow, workflow / "weights.pth")  # as if replaced
-    assert jobs["measure"] == len(TINY["variants"])
+    assert jobs["measure"] == jobs["judge"] == len(TINY["variants"])
     assert jobs["prune"] == 1 and jobs["quantize"] == 3 and jobs["tvm_compile"] == 3
     # Tuning does not depend on weights: only the channel-pruned graph, whose widths do, is tuned again.
     assert jobs["channel_prune"] == 1 and jobs["tvm_tasks"] == 1 and jobs["tvm_tune_shard"] == 2
@@ -327,7 +327,7 @@ def planned_after_editing(workflow: Path, path: Path) -> dict[str, int]:
 def test_editing_the_tvm_compiler_reruns_only_tvm_builds_and_their_evaluations(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/tvm/compile.py")
     # The bundle READMEs quote timing.json, which is new: one job writes them all.
-    assert jobs == {"tvm_compile": 3, "measure": 3, "deploy": 3, "timing": 1, "bundle_readmes": 1,
+    assert jobs == {"tvm_compile": 3, "measure": 3, "judge": 3, "deploy": 3, "timing": 1, "bundle_readmes": 1,
                     "summarize": 1, "report": 1}, jobs
 
 
@@ -335,7 +335,7 @@ def test_editing_a_runtime_reruns_only_the_evaluations_that_load_it(workflow):
     jobs = planned_after_editing(workflow, REPO / "src/lprnet_opt/runtimes/onnx_runtime.py")
     # The ONNX Runtime variants and their bundles (predict.py carries the loader), and the ONNX
     # INT8 build, which times its candidates with it.
-    assert jobs == {"measure": 3, "deploy": 3, "onnx_int8": 1, "timing": 1, "bundle_readmes": 1,
+    assert jobs == {"measure": 3, "judge": 3, "deploy": 3, "onnx_int8": 1, "timing": 1, "bundle_readmes": 1,
                     "summarize": 1, "report": 1}, jobs
 
 
@@ -408,7 +408,8 @@ def test_every_bundle_reads_the_evaluated_plates_in_a_venv_of_its_requirements_a
 
 def test_every_variant_is_timed_end_to_end_through_its_bundle(workflow):
     timing = json.loads((workflow / "results/timing.json").read_text())
-    assert timing["e2e_image"] in json.loads((workflow / "results/data/split.json").read_text())["evaluation"]
+    # A calibration plate: new evaluation images never retime.
+    assert timing["e2e_image"] in json.loads((workflow / "results/data/calibration.json").read_text())["calibration"]
     for variant, entry in timing["variants"].items():
         assert entry["bundle"] == f"results/deploy/{variant}"
         assert len(entry["e2e_round_medians_ms"]) == 2 and entry["e2e_latency_ms"] > 0, variant
@@ -422,7 +423,7 @@ def test_a_max_drop_budget_reruns_only_the_channel_pruned_branch(workflow):
     assert jobs.pop("channel_prune") == 1 and jobs.pop("quantize") == 1 and jobs.pop("onnx_export") == 1
     assert jobs.pop("tvm_tasks") == 1 and jobs.pop("tvm_tune_shard") == 2 and jobs.pop("tvm_merge") == 1
     assert jobs.pop("tvm_compile") == 1
-    assert jobs.pop("measure") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
+    assert jobs.pop("measure") == jobs.pop("judge") == jobs.pop("deploy") == 4 and jobs.pop("timing") == 1
     assert jobs.pop("reference") == 1
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
 
@@ -430,7 +431,8 @@ def test_a_max_drop_budget_reruns_only_the_channel_pruned_branch(workflow):
 def test_an_int8_budget_reruns_only_its_branch(workflow):
     budget = {"variants": {"pruned_onnx_int8": {"kind": "onnx_int8", "source": "pruned", "max_drop": 2.0}}}
     jobs = planned_jobs(snakemake(workflow, "-n", "report", config=budget))
-    assert jobs.pop("onnx_int8") == jobs.pop("measure") == jobs.pop("deploy") == jobs.pop("timing") == 1
+    assert jobs.pop("onnx_int8") == jobs.pop("measure") == jobs.pop("judge") == jobs.pop("deploy") == 1
+    assert jobs.pop("timing") == 1
     assert set(jobs) <= {"bundle_readmes", "summarize", "report"}, jobs
 
 
