@@ -14,6 +14,7 @@ def test_isolated_rounds_time_each_variant_in_its_own_process(measured):
                                process_sets=2, block_ms=2.0)
     assert [r["variant"] for r in rows] == ["baseline", "pruned_onnx", "pruned"]
     assert rows[0]["ratio_to_baseline"] == 1.0 and len(run["round_medians_ms"]["pruned_onnx"]) == 2
+    assert run["round_process_set"] == [0, 1]  # one round in each of two fresh sets
     for row in rows:
         assert 0 < row["round_min"] <= row["latency_ms"] <= row["round_max"]
     # Each against the first listed variant of its own runtime: pruned (eager) against the

@@ -144,3 +144,12 @@ def test_processes_load_a_few_at_a_time_and_a_failed_load_stops_the_others(measu
     with pytest.raises(RuntimeError, match="broken.pt"):
         start_loaded({"good": spec, "bad": {**spec, "artifact": str(broken)}}, limit=2)
     assert len(started) == 2 and all(p.process.poll() is not None for p in started)  # none left running
+
+
+def test_no_process_set_is_loaded_without_a_round_to_time(measured):
+    artifacts = {v: (KINDS[r.kind].runtime, r.artifact)
+                 for v, r in ((p.stem, read_record(p)) for p in (measured / "eval").glob("*.json"))}
+    timing = timing_record(artifacts, measured / "sample.npy", quick_timing(process_sets=3, rounds=2, throughput_batch=0),
+                           "baseline", "pruned_onnx")
+    assert timing["round_process_set"] == [0, 1] and timing["process_sets"] == 2
+    assert timing["variants"]["pruned_onnx"]["throughput_ratio_to_onnxruntime"] is None  # no throughput asked

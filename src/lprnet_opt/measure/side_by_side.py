@@ -68,8 +68,9 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
     retimed = 0
     load_before = os.getloadavg()
     timed_e2e = bool(bundles and image)
-    per_set = [settings.rounds // settings.process_sets + (i < settings.rounds % settings.process_sets)
-               for i in range(settings.process_sets)]
+    # Never more sets than rounds: a set that times no round would load every variant for nothing.
+    sets_used = min(settings.process_sets, settings.rounds)
+    per_set = [settings.rounds // sets_used + (i < settings.rounds % sets_used) for i in range(sets_used)]
 
     def load_set() -> dict[str, TimedProcess]:
         # Loading and warm-up are not timed, so a set's processes do them side by side, as many
@@ -116,7 +117,7 @@ def time_side_by_side(artifacts: dict[str, tuple[str, str]], sample: Path, setti
                 sets.append(index)
                 r += 1
             log.info("timing set %d/%d: %d rounds, %s=%.3f ms (median), foreign load up to %.2f cores, "
-                     "steal up to %.2f cores", index + 1, settings.process_sets, rounds, reference,
+                     "steal up to %.2f cores", index + 1, sets_used, rounds, reference,
                      float(np.median(medians[reference][-rounds:])), max(foreign[-rounds:]), max(steal[-rounds:]))
             for v, process in processes.items():
                 if v not in extra:
@@ -207,7 +208,7 @@ def timing_record(artifacts: dict[str, tuple[str, str]], sample: Path, settings:
         }
     return {
         "variants": variants, "eager": eager, "onnxruntime": peer,
-        "rounds": len(sets), "process_sets": settings.process_sets, "round_process_set": sets,
+        "rounds": len(sets), "process_sets": len(set(sets)), "round_process_set": sets,
         "warmup": settings.warmup, "threads": settings.threads,
         "settings": asdict(settings), "e2e_image": str(image) if e2e else None,
         "bootstrap": {"seed": BOOTSTRAP_SEED, "resamples": BOOTSTRAP_RESAMPLES, "level": 0.95,
