@@ -82,13 +82,9 @@ def bypassed(model, tensors: Sequence[str]):
 
     out = copy.deepcopy(model)
     pairs = activation_quantizers(out)
-    readers: dict[str, list] = {}
-    for node in out.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
     rename, dropped, clips = {}, set(), []
     for tensor in tensors:
-        quantizes, _ = pairs[tensor]
+        quantizes, readers = pairs[tensor]
         for i, quantize in enumerate(quantizes):
             low, high = quantizer_range(out, quantize)
             clipped = f"{tensor}_fp32_clip{i}"
@@ -97,7 +93,7 @@ def bypassed(model, tensors: Sequence[str]):
             out.graph.initializer.extend(bounds)
             clips.append(helper.make_node("Clip", [tensor, bounds[0].name, bounds[1].name], [clipped],
                                           name=f"{clipped}_node"))
-            dequantizes = readers[quantize.output[0]]
+            dequantizes = [d for d in readers if d.input[0] == quantize.output[0]]
             dropped.update(id(n) for n in (quantize, *dequantizes))
             rename.update({d.output[0]: clipped for d in dequantizes})
     kept = [n for n in out.graph.node if id(n) not in dropped]
@@ -135,36 +131,34 @@ def scan_activations(int8_path: str | Path, source_plates: Sequence[str], images
     tensors = sorted(activation_quantizers(model))
     source = list(source_plates)
 
-    def agreement_of(candidate, label: str) -> tuple[float, list[bool]]:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "candidate.onnx"
-            onnx.save(candidate, str(path))
-            plates = greedy_decode(run_batched(load_runner("onnx_runtime", path, threads), images, SCAN_BATCH))
+    def agreement_of(path: Path, label: str) -> tuple[float, list[bool]]:
+        plates = greedy_decode(run_batched(load_runner("onnx_runtime", path, threads), images, SCAN_BATCH))
         same = [p == s for p, s in zip(plates, source, strict=True)]
         log.info("activation scan %s: agreement %.4f", label, np.mean(same))
         return float(np.mean(same)), same
 
-    base, base_same = agreement_of(model, "none bypassed")
-    rows = []
-    for i, tensor in enumerate(tensors):
-        agreed, same = agreement_of(bypassed(model, [tensor]), f"{i + 1}/{len(tensors)} {tensor}")
-        rows.append({"tensor": tensor, "producer": producer_of(model, tensor), "agreement": agreed,
-                     "gain": agreed - base, "plates_fixed": sum(s and not b for s, b in zip(same, base_same)),
-                     "plates_broken": sum(b and not s for s, b in zip(same, base_same))})
-    rows.sort(key=lambda r: (-r["gain"], r["tensor"]))
-    curve = []
     with tempfile.TemporaryDirectory() as scratch:
-        untouched = Path(scratch) / "untouched.onnx"
-        onnx.save(model, str(untouched))
+        def saved(candidate, name: str) -> Path:
+            path = Path(scratch) / f"{name}.onnx"
+            onnx.save(candidate, str(path))
+            return path
+
+        untouched = saved(model, "untouched")
+        base, base_same = agreement_of(untouched, "none bypassed")
+        rows = []
+        for i, tensor in enumerate(tensors):
+            agreed, same = agreement_of(saved(bypassed(model, [tensor]), "single"), f"{i + 1}/{len(tensors)} {tensor}")
+            rows.append({"tensor": tensor, "producer": producer_of(model, tensor), "agreement": agreed,
+                         "gain": agreed - base, "plates_fixed": sum(s and not b for s, b in zip(same, base_same)),
+                         "plates_broken": sum(b and not s for s, b in zip(same, base_same))})
+        rows.sort(key=lambda r: (-r["gain"], r["tensor"]))
+        curve, int8 = [], load_runner("onnx_runtime", untouched, threads)
         for k in range(1, min(cumulative, len(rows)) + 1):
             chosen = [r["tensor"] for r in rows[:k]]
-            candidate = bypassed(model, chosen)
-            agreed, _ = agreement_of(candidate, f"top {k} bypassed")
-            path = Path(scratch) / f"top{k}.onnx"
-            onnx.save(candidate, str(path))
-            runners = {"int8": load_runner("onnx_runtime", untouched, threads),
-                       "bypassed": load_runner("onnx_runtime", path, threads)}
-            times = time_interleaved(runners, images[:1], warmup=20, runs=timing_runs)
+            path = saved(bypassed(model, chosen), f"top{k}")
+            agreed, _ = agreement_of(path, f"top {k} bypassed")
+            times = time_interleaved({"int8": int8, "bypassed": load_runner("onnx_runtime", path, threads)}, images[:1],
+                                     warmup=20, runs=timing_runs)
             curve.append({"k": k, "tensors": chosen, "agreement": agreed,
                           "latency_ratio": float(np.median(times["bypassed"]) / np.median(times["int8"]))})
     return {"images": len(source), "quantizers": len(tensors), "agreement": base, "pairs": rows, "cumulative": curve,

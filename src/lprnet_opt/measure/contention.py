@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User and system time of every thread of a live process (0 once it is gone)."""
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time of all a live process's threads so far, in ns resolution (None once it is gone,
+    or off Linux)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        tasks = Path(f"/proc/{pid}/task")
+        return sum(int((t / "schedstat").read_text().split()[0]) for t in tasks.iterdir()) / 1e9
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return None
 
 
 class ForeignLoad:
@@ -46,7 +47,7 @@ class ForeignLoad:
         except (OSError, ValueError, IndexError):
             busy = stolen = 0.0
         own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-                  for f in ("ru_utime", "ru_stime")) + sum(process_cpu_seconds(pid) for pid in self.own)
+                  for f in ("ru_utime", "ru_stime")) + sum(process_cpu_seconds(pid) or 0.0 for pid in self.own)
         return time.monotonic(), busy, own, stolen
 
     def cores(self) -> tuple[float, float]:

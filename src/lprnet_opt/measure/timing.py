@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runtimes import Runner, load_spec, precision_of
+from .contention import process_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +199,8 @@ class TimedProcess:
         return self._ask(f"batch {calls}")
 
     def cpu_seconds(self) -> float | None:
-        """CPU time of all the process's threads so far, in ns resolution (None off Linux)."""
-        try:
-            tasks = Path(f"/proc/{self.process.pid}/task")
-            return sum(int((t / "schedstat").read_text().split()[0]) for t in tasks.iterdir()) / 1e9
-        except (OSError, ValueError, IndexError):
-            return None
+        """CPU time of all the process's threads so far (None off Linux)."""
+        return process_cpu_seconds(self.process.pid)
 
     def wait_quiet(self, window_s: float = 0.005, limit_s: float = 1.0) -> None:
         """Return once the process's threads used less than a tenth of `window_s` of CPU over

@@ -143,11 +143,11 @@ def answer(choice: dict, frame, context_class: str) -> str:
     speed = speed_words(row, choice["objective"])
     ties = (f" Not told apart in speed from {', '.join(choice['ties'])} (overlapping intervals)."
             if choice.get("ties") else "")
-    missed = exact_note(choice)
+    notes = exact_note(choice)
     where = f" ({row['bundle']}/)" if isinstance(row["bundle"], str) else ""
     return (f"Ship {choice['variant']}{where}: {speed}; evaluation drop {drop['drop_pt']:.2f} pt "
             f"[{low:.2f}, {high:.2f}], {verdict} {'with' if verdict in ('within', 'consistent') else 'against'} "
-            f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{ties}{missed}")
+            f"your {choice['max_drop']:g} pt budget; CPU class {context_class}.{ties}{notes}")
 
 
 def speed_words(row, objective: str) -> str:
