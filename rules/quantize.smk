@@ -57,6 +57,8 @@ rule onnx_int8:
         target_isa=config["quantization"]["target_isa"],
         calibration_methods=config["quantization"]["onnx_calibration_methods"],
         activation_scan=config["quantization"]["activation_scan"],
+        # Outlier channels equalized before calibration (kinds.py: optional, default true).
+        equalize=lambda w: VARIANTS[w.variant].get("equalize") is not False,
     script:
         "../scripts/onnx_int8.py"
 

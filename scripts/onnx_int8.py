@@ -23,5 +23,6 @@ info = build_onnx_int8(
     target_isa=snakemake.params.target_isa,
     methods=snakemake.params.calibration_methods,
     activation_scan=snakemake.params.activation_scan,
+    equalize=snakemake.params.equalize,
 )
 write_json({"source_weights": snakemake.input.weights, **info}, snakemake.output.info)

@@ -105,7 +105,7 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              exact=True, snippet=_OPENVINO),
         Kind("onnx_int8", "static INT8 by onnxruntime.quantization (QDQ), on ONNX Runtime",
              runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
-             build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
+             build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, params=("max_drop?", "equalize?"),
              snippet=_ONNX),
         Kind("openvino_int8", "static INT8 by NNCF, OpenVINO IR on OpenVINO", runtime="openvino_runtime",
              artifact="results/openvino_int8/{variant}.xml", rule="openvino_int8",

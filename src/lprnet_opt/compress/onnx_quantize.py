@@ -23,6 +23,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..chars import greedy_decode
+from .equalize import equalize_outliers
 from .int8_guard import GuardSettings, Judge, guard_fields, guarded_build, numerics_for
 from ..isa import NOTE_KEY, isa_class, note_for
 from ..onnx_export import export_onnx, int8_graph, module_of
@@ -60,16 +61,21 @@ def fp32_nodes_of(path: str | Path) -> tuple[list[str], list[str]]:
             [n.name for n in nodes if n.op_type == "Conv" and not n.name.startswith(ALWAYS_FP32)])
 
 
-def prepare_fp32(model, path: str | Path) -> None:
+def prepare_fp32(model, path: str | Path, equalize_on: np.ndarray | None = None) -> list[dict]:
     """The INT8-friendly fp32 export, with ONNX Runtime's pre-processing (shape inference and
-    graph optimisation) that `quantize_static` expects."""
+    graph optimisation) that `quantize_static` expects. With `equalize_on` (calibration images),
+    outlier channels are equalized first (`equalize.equalize_outliers`); returns what moved."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    graph, moved = int8_graph(model), []
+    if equalize_on is not None:
+        graph, moved = equalize_outliers(graph, equalize_on)
     with tempfile.TemporaryDirectory() as scratch:
         exported = Path(scratch) / "fp32.onnx"
-        export_onnx(int8_graph(model), exported)
+        export_onnx(graph, exported)
         with atomic_path(path) as tmp:
             quant_pre_process(str(exported), str(tmp))
+    return moved
 
 
 def quantize_onnx(fp32: str | Path, output: str | Path, images: np.ndarray, method: str, activation: str,
@@ -150,11 +156,12 @@ def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
 def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layers: int, scan_images: int,
                     threads: int, path: str | Path, guard: GuardSettings, target_isa: str | None = None,
                     methods: Sequence[str] = tuple(CALIBRATION_METHODS), timing_runs: int = 200,
-                    activation_scan: bool = False) -> dict:
+                    activation_scan: bool = False, equalize: bool = True) -> dict:
     """Choose numerics for `target_isa` (None: this CPU's class), method (of `methods`), fp32 layers (with a budget,
     `guard.max_drop`: none at first) and activation type on `calibration` images, pass the INT8
     guard on `judge`, and write `path`. Returns the build record; with `activation_scan`, it
-    holds the scan of the written artifact's activation quantizers on the judge plates."""
+    holds the scan of the written artifact's activation quantizers on the judge plates. With
+    `equalize`, outlier channels are equalized on the calibration images first (`equalize.py`)."""
     import onnxruntime
 
     # MLAS picks its kernels by CPUID: ONEDNN_MAX_CPU_ISA does not apply to ONNX Runtime.
@@ -167,7 +174,8 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         fp32 = work / "fp32.onnx"
-        prepare_fp32(model, fp32)
+        equalized = prepare_fp32(model, fp32, calibration if equalize else None)
+        log.info("equalized: %s", equalized or ("no outlier channel" if equalize else "off"))
         rule_fp32, nodes = fp32_nodes_of(fp32)
         reference = logits(fp32, calibration)
         source_plates = greedy_decode(logits(fp32, judge.images))
@@ -234,7 +242,10 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         entry["fp32_layers"] = [module_of(n) or n.strip("/") for n in entry["fp32_layers"]]
     return {
         "tool": f"onnxruntime.quantization {onnxruntime.__version__}: quantize_static, QDQ, per-channel int8 weights",
-        "graph": "folded; strided-pool channels grouped; context pools as depthwise convs (onnx_export.int8_graph)",
+        "graph": "folded; strided-pool channels grouped; context pools as depthwise convs (onnx_export.int8_graph)"
+                 + ("; outlier channels equalized on the calibration images (compress/equalize.py)" if equalize else ""),
+        # Per equalized map: the outlier channels, their range and the bound they were scaled to.
+        "equalized": equalized if equalize else None,
         "calibration_method": method,
         "calibration_methods": compared,
         "activation_type": activation,
