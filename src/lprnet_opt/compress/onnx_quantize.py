@@ -199,7 +199,7 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         for method in methods:
             compared.append({"method": method, **logit_error(logits(build(method, "uint8", [], method), calibration), reference)})
             log.info("calibration %s: logit mse %.4f agreement %.4f", method, compared[-1]["logit_mse"], compared[-1]["agreement"])
-        method = min(compared, key=lambda r: r["logit_mse"])["method"]
+        method = min(compared, key=lambda r: (-r["agreement"], r["logit_mse"]))["method"]
 
         subset = calibration[:scan_images]
         scans: list[list[dict]] = []
