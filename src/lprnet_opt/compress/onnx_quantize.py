@@ -3,7 +3,11 @@
 QDQ format, per-channel symmetric int8 weights, activations calibrated on the calibration
 split only. Three choices are measured on that split and recorded in the build JSON:
 - the calibration method: of those configured (`quantization.onnx_calibration_methods`), the
-  one with the least logit error against fp32;
+  one whose most likely class per time step (what greedy decoding reads) agrees most with
+  fp32's, then the least logit error. The logit error weighs classes nobody reads: with outlier
+  channels equalized it ranked the real checkpoint's methods against their frame and plate
+  agreement (docs/int8-equalize.md). Frames, not plates: 18 per plate, so a choice on the
+  calibration split does not turn on one or two plates;
 - the activation type: uint8 (U8S8) or int8 (S8S8), the faster of the two whose logit error is
   within 10% of the better one, timed side by side in alternating blocks;
 - the layers kept fp32: a leave-one-out scan, as for the PyTorch INT8 build.
@@ -198,8 +202,9 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
         compared = []
         for method in methods:
             compared.append({"method": method, **logit_error(logits(build(method, "uint8", [], method), calibration), reference)})
-            log.info("calibration %s: logit mse %.4f agreement %.4f", method, compared[-1]["logit_mse"], compared[-1]["agreement"])
-        method = min(compared, key=lambda r: (-r["agreement"], r["logit_mse"]))["method"]
+            log.info("calibration %s: logit mse %.4f frame agreement %.5f plate agreement %.4f", method,
+                     compared[-1]["logit_mse"], compared[-1]["frame_agreement"], compared[-1]["agreement"])
+        method = min(compared, key=lambda r: (-r["frame_agreement"], r["logit_mse"]))["method"]
 
         subset = calibration[:scan_images]
         scans: list[list[dict]] = []

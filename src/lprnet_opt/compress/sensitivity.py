@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def logit_error(logits: np.ndarray, reference: np.ndarray) -> dict:
-    """Mean squared logit error and plate agreement against the fp32 reference logits."""
+    """Mean squared logit error, plate agreement, and frame agreement (the share of the (plate,
+    time step) pairs whose most likely class, what greedy decoding reads, is the reference's)
+    against the fp32 reference logits (N, classes, steps)."""
     return {"logit_mse": float(np.mean((logits - reference) ** 2)),
-            "agreement": agreement(greedy_decode(logits), greedy_decode(reference))}
+            "agreement": agreement(greedy_decode(logits), greedy_decode(reference)),
+            "frame_agreement": float(np.mean(logits.argmax(1) == reference.argmax(1)))}
 
 
 def leave_one_out(quantized_logits: Callable[[list[str]], np.ndarray], candidates: Sequence[str],
