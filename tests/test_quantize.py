@@ -70,7 +70,10 @@ def test_onnx_int8_runs_with_onnxruntime_alone_and_records_its_choices(random_we
                            path, NO_GUARD, timing_runs=20)
     assert info["numerics"]["isa"] == isa_class(onednn=False) and info["fit"]
     assert [r["method"] for r in info["calibration_methods"]] == list(CALIBRATION_METHODS)
-    assert info["calibration_method"] == min(info["calibration_methods"], key=lambda r: r["logit_mse"])["method"]
+    # The most frame agreement with fp32 (greedy decoding's per-step classes), then the least logit error.
+    assert all(0 <= r["frame_agreement"] <= 1 for r in info["calibration_methods"])
+    assert info["calibration_method"] == min(info["calibration_methods"],
+                                             key=lambda r: (-r["frame_agreement"], r["logit_mse"]))["method"]
     assert {r["activation"] for r in info["activation_types"]} == {"uint8", "int8"}
     assert len(info["sensitivity"]) == 1 + 18  # fully INT8, then each conv (and depthwise pool) alone fp32
     # Layers are named as the torch modules they came from, as in the PT2E scan.
@@ -175,3 +178,19 @@ def test_pt2e_runtime_matches_the_converted_graph(random_weights, calibration, t
     got = np.concatenate([load_runner("exported_inductor", tmp_path / "q.pt2", 1)(calibration[i : i + 1]) for i in range(4)])
     scale = np.abs(expected).max()
     assert np.abs(got - expected).max() < 0.05 * scale
+
+
+def test_logit_error_counts_frames_whose_most_likely_class_changed():
+    from lprnet_opt.chars import BLANK_INDEX, NUM_CLASSES
+    from lprnet_opt.compress.sensitivity import logit_error
+
+    # Two plates of 4 time steps; one step of the second plate has another most likely class.
+    reference = np.zeros((2, NUM_CLASSES, 4), np.float32)
+    reference[:, BLANK_INDEX, :] = 1.0
+    reference[:, 3, 1] = 5.0
+    changed = reference.copy()
+    changed[1, 7, 2] = 9.0
+    error = logit_error(changed, reference)
+    assert error["frame_agreement"] == pytest.approx(7 / 8)
+    assert error["agreement"] == pytest.approx(0.5)  # that plate now reads another character
+    assert error["logit_mse"] == pytest.approx(81 / (2 * NUM_CLASSES * 4))
