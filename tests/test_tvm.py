@@ -32,6 +32,15 @@ def test_invalid_target_names_the_config_key(spec):
         make_target(spec)
 
 
+def test_a_cpu_is_checked_against_the_targets_own_architecture():
+    arm = make_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76"})
+    assert arm.attrs["mcpu"] == "cortex-a76" and bool(arm.attrs["feature.is_aarch64"])
+    with pytest.raises(TVMSetupError, match="'cortex-a76' for x86_64"):
+        make_target({"kind": "llvm", "mcpu": "cortex-a76"})  # no mtriple: this x86_64 host
+    with pytest.raises(TVMSetupError, match="'znver4' for aarch64"):
+        make_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "znver4"})
+
+
 def test_trials_follow_flops_and_no_task_is_starved():
     flops = {"conv_big": 50e6, "conv_mid": 20e6, "conv_small": 5e6, "pool": 1e5, "add": 1e3}
     trials = allocate_trials(flops, 100, 4)

@@ -114,13 +114,21 @@ def resolve_target(spec: dict | None, threads: int) -> dict:
     return dict(spec) if spec else host_target(threads)
 
 
+def llvm_arch(spec: dict) -> str:
+    """The architecture an LLVM target dict builds for: its `mtriple`'s first field
+    (`aarch64-linux-gnu` -> `aarch64`), or x86_64, this workflow's hosts, without one."""
+    triple = spec.get("mtriple")
+    return str(triple).split("-")[0] if triple else "x86_64"
+
+
 def make_target(spec: dict):
     tvm = import_tvm()
     if not isinstance(spec, dict) or "kind" not in spec:
         raise TVMSetupError(f"config key tvm.target: expected a JSON dict with 'kind', got {spec!r}")
-    mcpu = spec.get("mcpu")
-    if spec["kind"] == "llvm" and mcpu and not tvm.target.codegen.llvm_is_valid_cpu(mcpu, "x86_64"):
-        raise TVMSetupError(f"config key tvm.target: LLVM does not know the CPU {mcpu!r}")
+    mcpu, arch = spec.get("mcpu"), llvm_arch(spec)
+    # Checked against the target's own architecture: a Cortex-A76 is valid for aarch64 only.
+    if spec["kind"] == "llvm" and mcpu and not tvm.target.codegen.llvm_is_valid_cpu(mcpu, arch):
+        raise TVMSetupError(f"config key tvm.target: LLVM does not know the CPU {mcpu!r} for {arch}")
     try:
         return tvm.target.Target(spec)
     except Exception as err:  # TVM raises its own error types for bad target dicts
