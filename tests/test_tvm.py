@@ -41,6 +41,14 @@ def test_a_cpu_is_checked_against_the_targets_own_architecture():
         make_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "znver4"})
 
 
+def test_a_target_of_another_architecture_is_refused_before_tuning():
+    from lprnet_opt.tvm_setup import resolve_target
+
+    with pytest.raises(TVMSetupError, match="config key tvm.target: builds for aarch64"):
+        resolve_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76"}, 2)
+    assert resolve_target({"kind": "llvm", "mcpu": "znver3"}, 2)["mcpu"] == "znver3"
+
+
 def test_trials_follow_flops_and_no_task_is_starved():
     flops = {"conv_big": 50e6, "conv_mid": 20e6, "conv_small": 5e6, "pool": 1e5, "add": 1e3}
     trials = allocate_trials(flops, 100, 4)

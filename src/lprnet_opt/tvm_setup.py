@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import os
+import platform
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -110,15 +111,20 @@ def host_target(threads: int) -> dict:
 
 
 def resolve_target(spec: dict | None, threads: int) -> dict:
-    """The config target, or this host's CPU with `threads` cores when the config says null."""
+    """The config target, or this host's CPU with `threads` cores when the config says null.
+    A target of another architecture is refused here, before tuning: MetaSchedule measures each
+    candidate on this machine, and nothing yet tunes or times on a remote device."""
+    if spec and isinstance(spec, dict) and llvm_arch(spec) != platform.machine():
+        raise TVMSetupError(f"config key tvm.target: builds for {llvm_arch(spec)}, but this host is "
+                            f"{platform.machine()} and tuning runs its candidates here; no device runner yet")
     return dict(spec) if spec else host_target(threads)
 
 
 def llvm_arch(spec: dict) -> str:
     """The architecture an LLVM target dict builds for: its `mtriple`'s first field
-    (`aarch64-linux-gnu` -> `aarch64`), or x86_64, this workflow's hosts, without one."""
+    (`aarch64-linux-gnu` -> `aarch64`), or this host's without one, as LLVM then builds."""
     triple = spec.get("mtriple")
-    return str(triple).split("-")[0] if triple else "x86_64"
+    return str(triple).split("-")[0] if triple else platform.machine()
 
 
 def make_target(spec: dict):
