@@ -24,6 +24,11 @@ include: "rules/timing.smk"
 include: "rules/report.smk"
 
 
+if TARGET:
+
+    include: "rules/target.smk"
+
+
 localrules:
     bundle_readmes,
     report,

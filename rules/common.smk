@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from lprnet_opt import kinds
+from lprnet_opt.cross import targets
 from lprnet_opt.chars import NUM_CLASSES
 from lprnet_opt.codedeps import import_closure
 from lprnet_opt.config import validate_config
@@ -229,3 +230,22 @@ def config_hash():
     """A short hash of the merged, validated config: the report names the setup it shows."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# A target of another architecture (config target): its bundles and checks, keyed by target.
+TARGET = config["target"]
+TARGET_KEY = targets.target_key(TARGET) if TARGET else None
+TARGET_ROOT = f"results/target/{TARGET_KEY}"
+
+
+# Each bundle built for the target: name -> (the host variant it comes from, precision).
+TARGET_FORMS = targets.target_forms(VARIANTS, TARGET) if TARGET else {}
+
+
+def host_variant(form):
+    return TARGET_FORMS[form][0]
+
+
+def target_outputs():
+    """The target's summary, which the report shows; none without a target."""
+    return [f"{TARGET_ROOT}/summary.json"] if TARGET else []

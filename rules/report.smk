@@ -8,6 +8,8 @@ rule summarize:
         bundles=expand("results/deploy/{variant}/bundle.json", variant=VARIANTS),
         # Each bundle's README quotes the run's numbers; the report links the bundles.
         bundle_readmes=expand("results/deploy/{variant}/README.md", variant=VARIANTS),
+        # A target of another architecture: its bundles as checked under emulation.
+        target=target_outputs(),
         baseline=config["baseline_weights"],
         split="results/data/split.json",
         code=package_code("summarize.py"),

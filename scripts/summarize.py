@@ -12,5 +12,5 @@ tuning = [{**graph, "budget": params.trials} for graph in params.tuning]
 write_report(inputs.evals, inputs.timing, out.csv, out.markdown, out.html, out.charts, judge_paths=inputs.judge,
              goal=Goal(**params.goal), baseline_weights=inputs.baseline,
              split=inputs.split, images=params.images, config_hash=params.config_hash, tuning=tuning,
-             bundle_paths=inputs.bundles)
+             bundle_paths=inputs.bundles, target_summary=inputs.target[0] if inputs.target else None)
 print(open(out.markdown, encoding="utf-8").read(), file=sys.stderr)

@@ -459,3 +459,49 @@ def test_the_budget_searches_read_no_evaluation_image(tmp_path, random_weights_m
     info = json.loads((tmp_path / "results/onnx_int8/onnx_int8.json").read_text())
     assert info["search"]["judge_images"] == 16 + 16 and info["goal_met"]
     assert info["search"]["judged_on"] == "calibration split + generated plates"
+
+
+AARCH64 = {"name": "pi", "arch": "aarch64", "cpu": "cortex-a76", "check_plates": 6}
+
+
+def test_an_aarch64_target_gets_every_portable_bundle_checked_under_qemu_and_nothing_timed(workflow, tmp_path):
+    """The target overlay builds only the target's rules; each bundle reads its plates in the
+    arm64 userland as a Cortex-A76, the fp32 forms exactly as on the host; TVM's library is an
+    aarch64 ELF; the report says nothing was timed; another CPU is another folder."""
+    from lprnet_opt.cross.targets import ARCHES, target_forms, target_key
+    from lprnet_opt.cross.userland import UserlandError, check_ready, userland_dir
+    from lprnet_opt.kinds import KINDS, with_sources
+
+    try:  # CI sets it up (.ci/run); elsewhere: python -m lprnet_opt.cross.userland --arch aarch64
+        check_ready(ARCHES["aarch64"], userland_dir(ARCHES["aarch64"], None))
+    except UserlandError as missing:
+        pytest.skip(str(missing))
+    flow = tmp_path / "flow"
+    shutil.copytree(workflow, flow, symlinks=True)
+    forms = target_forms(with_sources(TINY["variants"]), AARCH64)
+    built = list(forms)
+    assert forms["openvino_f16"] == ("openvino", "f16")  # OpenVINO's own default on a Cortex-A76
+    plan = planned_jobs(snakemake(flow, "-n", "report", config={"target": AARCH64}))
+    assert plan.pop("target_bundle") == plan.pop("target_check") == len(built) >= 6
+    assert set(plan) == {"target_summary", "summarize", "report"}, plan  # no host build reruns
+    result = snakemake(flow, "report", config={"target": AARCH64})
+    assert result.returncode == 0, result.stderr[-4000:]
+    root = flow / "results/target" / target_key(AARCH64)
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["timed"] is False and sorted(row["variant"] for row in summary["checked"]) == sorted(built)
+    assert set(summary["not_built"]) == set(TINY["variants"]) - set(built)
+    f16 = json.loads((root / "openvino_f16/check.json").read_text())["precision"]
+    assert f16["requested"] == "f16" and f16["inference_precision"] == "f16", f16  # read back on the target
+    for variant in built:
+        check = json.loads((root / variant / "check.json").read_text())
+        assert check["emulated"] and check["qemu_cpu"] == "cortex-a76" and check["target"]["arch"] == "aarch64"
+        assert check["evaluation_sample"]["images"] == check["judge_sample"]["images"] == 6
+        assert "latency" not in json.dumps(check)
+        host, precision = forms[variant]
+        if KINDS[TINY["variants"][host]["kind"]].exact and precision == "f32":  # fp32 forms read the host's plates
+            assert check["evaluation_sample"]["agreement_with_host"] == 1.0 and check["fit"], check
+    library = (root / "mlc/model/model.so").read_bytes()
+    assert library[:4] == b"\x7fELF" and int.from_bytes(library[18:20], "little") == 183  # EM_AARCH64
+    assert "Nothing was timed for this target" in (flow / "results/report.html").read_text()
+    other_cpu = planned_jobs(snakemake(flow, "-n", "report", config={"target": {**AARCH64, "cpu": "cortex-a72"}}))
+    assert set(other_cpu) == {"target_bundle", "target_check", "target_summary", "summarize", "report"}, other_cpu

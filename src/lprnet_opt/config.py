@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from .cross.targets import TargetError, resolve
 from .kinds import KindError, check_variants, with_sources
 
 SCHEMA: dict = json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
@@ -48,6 +49,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     filled["variants"] = with_sources(filled["variants"])
     try:
         check_variants(filled["variants"])
-    except KindError as err:
+        if filled["target"]:
+            resolve(filled["target"])
+    except (KindError, TargetError) as err:
         raise ConfigError(str(err)) from None
     return filled

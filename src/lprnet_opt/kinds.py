@@ -51,6 +51,10 @@ class Kind:
     # (preprocessed, float32, (1, 3, 24, 94)) into `logits`: the report shows them and
     # tests/test_pipeline.py runs each. Only state_dict kinds need this project (LPRNet's class).
     snippet: str = ""
+    # How it is built for a target of another architecture (config `target`, cross/): "copy"
+    # (a portable artifact, run by its runtime's wheel for that platform), "tvm" (recompiled for
+    # the target's triple and CPU), or why it is not built there; the target summary says so.
+    on_target: str = "copy"
 
 
 _EAGER = """import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class
@@ -64,6 +68,9 @@ model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT
 logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""
 
 
+_TORCH_ONLY_HERE = ("not built for another architecture: PyTorch runs need torch on the device, which the "
+                    "target userland does not carry (cross/userland.py)")
+
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
 FP32_SOURCES = ("baseline", "pruned", "channel_pruned")
 # Float precisions a runtime may run a float model in besides f32 (the default).
@@ -74,24 +81,27 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("baseline", "the fp32 checkpoint in eager PyTorch", runtime="eager",
              artifact="{baseline_weights}", makes_weights=True, reference="self", sweep=True,
-             exact=True, snippet=_EAGER),
+             exact=True, snippet=_EAGER, on_target=_TORCH_ONLY_HERE),
         Kind("pruned", "global L1 unstructured pruning recovered by distillation, bitmask-packed",
              runtime="eager", artifact="results/prune/{variant}.pt", rule="prune",
              build_info="results/prune/{variant}.json", sources=FP32_SOURCES, params=("ratio",),
-             makes_weights=True, sweep=True, snippet=_EAGER),
+             makes_weights=True, sweep=True, snippet=_EAGER, on_target=_TORCH_ONLY_HERE),
         Kind("channel_pruned", "structured (channel) pruning to a MAC target, recovered by distillation: "
              "a slimmer dense LPRNet", runtime="eager", artifact="results/channel_prune/{variant}.pt",
              rule="channel_prune", build_info="results/channel_prune/{variant}.json", sources=FP32_SOURCES,
-             params=("macs_ratio|max_drop",), makes_weights=True, sweep=True, snippet=_EAGER),
+             params=("macs_ratio|max_drop",), makes_weights=True, sweep=True, snippet=_EAGER,
+             on_target=_TORCH_ONLY_HERE),
         Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
              artifact="results/quantize/{variant}.pt2", rule="quantize",
              build_info="results/quantize/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
+             on_target="not built for another architecture: PT2E INT8 lowers through PyTorch's x86 inductor "
+                       "quantizer (oneDNN kernels)",
              snippet="""import torch, torch.ao.quantization.fx._decomposed  # registers the (de)quantize ops
 torch._inductor.config.freezing = True; model = torch.compile(torch.export.load("{artifact}").module())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
         Kind("tvm", "TVM Relax build tuned with MetaSchedule", runtime="tvm_vm",
              artifact="results/tvm/{variant}/model.so", rule="tvm_compile",
-             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES, exact=True,
+             build_info="results/tvm/{variant}/build.json", sources=FP32_SOURCES, exact=True, on_target="tvm",
              snippet="""import numpy as np, tvm; from tvm import relax
 vm = relax.VirtualMachine(tvm.runtime.load_module("{artifact}"), tvm.cpu())
 logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0].numpy()"""),
@@ -113,7 +123,7 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              params=("max_drop?",), snippet=_OPENVINO),
         Kind("torch_compile", "torch.compile (inductor) peer of the source weights (f32, or bf16 by `precision`)",
              runtime="inductor", artifact="{source_weights}", sources=FP32_SOURCES,
-             params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS,
+             params=("precision?", "max_drop?"), precisions=FLOAT_PRECISIONS, on_target=_TORCH_ONLY_HERE,
              exact=True, snippet="""import torch; from lprnet_opt.checkpoint import load_model  # LPRNet's class; bf16: runtimes/inductor.py
 model = torch.compile(load_model("{artifact}").eval())
 with torch.inference_mode(): logits = model(torch.zeros(1, 3, 24, 94))"""),
@@ -260,3 +270,17 @@ def onnxruntime_peer(variants: Mapping[str, Mapping]) -> str | None:
     """The ONNX Runtime fp32 variant of the baseline weights, the timing stage's second yardstick."""
     return next((name for name, spec in variants.items()
                  if spec["kind"] == "onnx" and spec.get("source") == "baseline"), None)
+
+
+def on_target(variant: str, variants: Mapping[str, Mapping]) -> str:
+    """How a variant is built for a target of another architecture ("copy" or "tvm"), or why not."""
+    precision = precision_of(variant, variants)
+    if precision != "f32":
+        return (f"not built for another architecture: {precision} is chosen and checked per x86 CPU class "
+                "(AVX-512 BF16, AMX)")
+    return kind_of(variant, variants).on_target
+
+
+def target_variants(variants: Mapping[str, Mapping]) -> list[str]:
+    """The variants a target of another architecture gets a bundle of."""
+    return [name for name in variants if on_target(name, variants) in ("copy", "tvm")]

@@ -64,8 +64,11 @@ def installed_bytes(names: tuple[str, ...]) -> int:
     return total
 
 
-def requirements_text(variant: str, versions: dict[str, str]) -> str:
-    lines = [f"# The runtime packages of bundle {variant}, at the versions its accuracy and latency were measured with.",
+MEASURED_WITH = "at the versions its accuracy and latency were measured with"
+
+
+def requirements_text(variant: str, versions: dict[str, str], measured: str = MEASURED_WITH) -> str:
+    lines = [f"# The runtime packages of bundle {variant}, {measured}.",
              "# pip install -r requirements.txt"]
     if any("+cpu" in v for v in versions.values()):
         lines.append(f"# torch's CPU wheel: pip install -r requirements.txt --extra-index-url {TORCH_INDEX}")
@@ -90,8 +93,9 @@ def _copy_model_folder(files: list[Path], modules: list[Path], folder: Path) -> 
 
 def build_bundle(variant: str, kind: str, artifact: str | Path, threads: int, model_folder: str | Path,
                  predict_path: str | Path, requirements_path: str | Path, record_path: str | Path,
-                 precision: str = "f32") -> dict:
-    """Write a variant's bundle, run in `precision`; returns its record (bundle.json)."""
+                 precision: str = "f32", measured: str = MEASURED_WITH) -> dict:
+    """Write a variant's bundle, run in `precision`; returns its record (bundle.json). `measured`
+    says in requirements.txt what the pinned versions were used for."""
     runtime = KINDS[kind].runtime
     parts = RUNTIMES[runtime]
     files = artifact_files(artifact)
@@ -102,7 +106,7 @@ def build_bundle(variant: str, kind: str, artifact: str | Path, threads: int, mo
     write_text(predict_source(runtime, variant, kind, files[0].name, threads, commit, precision), predict_path)
     names = SHARED_REQUIRES + parts.requires
     versions = pinned(names)
-    write_text(requirements_text(variant, versions), requirements_path)
+    write_text(requirements_text(variant, versions, measured), requirements_path)
     code_bytes = Path(predict_path).stat().st_size + sum(p.stat().st_size for p in modules)
     record = {
         "variant": variant, "kind": kind, "runtime": runtime, "source_artifact": str(artifact),

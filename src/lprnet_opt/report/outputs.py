@@ -13,6 +13,7 @@ from ..atomic import read_json, write_text
 from ..tvm.curve import curve_of, origin_sentence, schedule_origin
 from .charts import build_charts
 from .page import markdown_summary, render_html
+from .target_section import target_section
 from .goal import Goal, answer, choose, judge_drops, recommendations
 from .results import load_results, published_comparison
 
@@ -75,7 +76,7 @@ def tuning_curves(tuning: list[dict], timing: dict) -> list[dict]:
 
 def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *, judge_paths, goal: Goal = Goal(),
                  baseline_weights=None, split=None, images=None, config_hash=None, tuning: list[dict] | None = None,
-                 bundle_paths=()):
+                 bundle_paths=(), target_summary=None):
     """Write every output of rule summarize; returns the results frame.
 
     `judge_paths` are the judge readings (results/judge/*.json) the choice under `goal` reads.
@@ -103,6 +104,7 @@ def write_report(eval_paths, timing_path, csv, markdown, html_path, chart_dir, *
         (chart_dir / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
         (chart_dir / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
     page = render_html(frame, build_charts(frame, curves, "container", goal.max_drop), timing, chosen, context,
-                       published_comparison(frame), first_line)
+                       published_comparison(frame), first_line,
+                       target_section(read_json(target_summary) if target_summary else None))
     write_text(page, html_path)
     return frame

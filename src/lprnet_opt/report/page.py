@@ -159,7 +159,7 @@ def published_table(published: pd.DataFrame) -> str:
 
 
 def render_html(frame: pd.DataFrame, charts: dict[str, alt.Chart], timing: dict, recommendations: list[dict],
-                context: dict, published: pd.DataFrame, answer: str = "") -> str:
+                context: dict, published: pd.DataFrame, answer: str = "", target: str = "") -> str:
     divs, calls = [], []
     for i, (name, chart) in enumerate(charts.items()):
         divs.append(f'<div class="chart" id="chart-{i}" data-name="{name}"></div>')
@@ -182,6 +182,7 @@ drop's 95% interval: <b>within</b> (upper end within the budget), <b>consistent<
 crosses it), <b>inconclusive</b> (estimate over, interval crosses it), <b>over</b> (lower end over it).</p>
 <div id="recommendation">{html_table(recommendation_rows(recommendations))}</div>
 {timing_note(timing)}
+{target}
 <h2>Context</h2><div class="context">{html_table(context_rows(context))}</div>
 <h2>Charts</h2>
 {''.join(divs)}

@@ -46,3 +46,16 @@ def compile_and_verify(model: LPRNet, target_spec: dict, database_dir: str | Pat
     return {"target": target_spec, "max_abs_logit_diff": diff,
             "agreement_with_pytorch": agreement(greedy_decode(logits), greedy_decode(reference)),
             "checked_images": len(images)}
+
+
+def cross_compile_library(model: LPRNet, target_spec: dict, compiler: str, path: str | Path) -> None:
+    """Build `model` for another architecture with TVM's default schedules (no database: tuning
+    measures candidates on the device, and none is reachable here) and link the .so with the
+    target's cross toolchain (`compiler`, e.g. aarch64-linux-gnu-gcc)."""
+    tvm = import_tvm()
+    from tvm.support.cc import cross_compiler
+
+    executable = tvm.compile(export_relax(model), target=make_target(target_spec))
+    with atomic_path(path) as tmp:
+        executable.export_library(str(tmp), fcompile=cross_compiler(compiler))
+    log.info("cross-compiled %s for %s (%d bytes)", path, target_spec.get("mtriple"), Path(path).stat().st_size)

@@ -1,0 +1,95 @@
+# A target of another architecture (config target; README, "Building for another device"): each
+# variant that can run there gets a bundle built for it, read under qemu-user as the target's CPU
+# on a sample of judge and evaluation plates. Emulated time is not a latency: nothing is timed.
+# Included only when the config names a target.
+
+
+rule target_bundle:
+    input:
+        artifact=lambda w: artifact_of(host_variant(w.variant)),
+        weights=lambda w: weights_of(host_variant(w.variant)),
+        code=lambda w: package_code(
+            "target_bundle.py", runtime_code(host_variant(w.variant)), "tvm/compile"
+        ),
+    output:
+        model=directory(f"{TARGET_ROOT}/{{variant}}/model"),
+        predict=f"{TARGET_ROOT}/{{variant}}/predict.py",
+        requirements=f"{TARGET_ROOT}/{{variant}}/requirements.txt",
+        bundle=f"{TARGET_ROOT}/{{variant}}/bundle.json",
+    log:
+        f"logs/target_bundle/{TARGET_KEY}/{{variant}}.log",
+    benchmark:
+        f"benchmarks/target_bundle/{TARGET_KEY}/{{variant}}.tsv"
+    # LLVM code generation is single-threaded (rule tvm_compile).
+    threads: cpu_claim(1)
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        host=lambda w: host_variant(w.variant),
+        kind=lambda w: VARIANTS[host_variant(w.variant)]["kind"],
+        how=lambda w: kinds.on_target(host_variant(w.variant), VARIANTS),
+        precision=lambda w: TARGET_FORMS[w.variant][1],
+        target=TARGET,
+        threads=config["threads"],
+    script:
+        "../scripts/target_bundle.py"
+
+
+rule target_check:
+    input:
+        model=f"{TARGET_ROOT}/{{variant}}/model",
+        predict=f"{TARGET_ROOT}/{{variant}}/predict.py",
+        bundle=f"{TARGET_ROOT}/{{variant}}/bundle.json",
+        split="results/data/split.json",
+        host_eval=lambda w: f"results/eval/{host_variant(w.variant)}.json",
+        calibration=CALIBRATION,
+        judge=judge_plates(),
+        baseline_judge="results/judge/baseline.json",
+        source=lambda w: source_weights(host_variant(w.variant)),
+        code=package_code("target_check.py"),
+    output:
+        f"{TARGET_ROOT}/{{variant}}/check.json",
+    log:
+        f"logs/target_check/{TARGET_KEY}/{{variant}}.log",
+    benchmark:
+        f"benchmarks/target_check/{TARGET_KEY}/{{variant}}.tsv"
+    # An emulated check used one core (ps: 99.8% for TVM and OpenVINO under qemu-user 7.2,
+    # AMD EPYC), so two run side by side; nothing is timed, so sharing the cores is harmless.
+    threads: cpu_claim(1)
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        target=TARGET,
+        sample=TARGET["check_plates"],
+        userland=TARGET["userland"],
+        threads=config["threads"],
+        min_agreement=config["quantization"]["min_agreement"],
+        max_drop=lambda w: VARIANTS[host_variant(w.variant)].get("max_drop"),
+        # fp32 forms must read the host's plates (cross/check.py PARITY).
+        fp32_form=lambda w: kinds.KINDS[
+            VARIANTS[host_variant(w.variant)]["kind"]
+        ].exact
+        and TARGET_FORMS[w.variant][1] == "f32",
+    script:
+        "../scripts/target_check.py"
+
+
+rule target_summary:
+    input:
+        checks=expand(f"{TARGET_ROOT}/{{variant}}/check.json", variant=TARGET_FORMS),
+        bundles=expand(f"{TARGET_ROOT}/{{variant}}/bundle.json", variant=TARGET_FORMS),
+        code=package_code("target_summary.py"),
+    output:
+        summary=f"{TARGET_ROOT}/summary.json",
+        markdown=f"{TARGET_ROOT}/summary.md",
+    log:
+        f"logs/target_summary/{TARGET_KEY}.log",
+    params:
+        target=TARGET,
+        not_built={
+            v: kinds.on_target(v, VARIANTS) for v in VARIANTS if v not in TARGET_FORMS
+        },
+    script:
+        "../scripts/target_summary.py"

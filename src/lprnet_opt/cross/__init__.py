@@ -1,0 +1,1 @@
+"""Building and checking bundles for a target of another architecture (config `target`)."""

@@ -1,0 +1,73 @@
+"""Targets of another architecture: the registry, the config checks, the userland's errors.
+The emulated build and check run in tests/test_pipeline.py (the aarch64 overlay)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lprnet_opt.config import ConfigError, validate_config
+from lprnet_opt.cross.check import sample_indices
+from lprnet_opt.cross.targets import ARCHES, CPUS, cpuinfo_text, target_key, tvm_target
+from lprnet_opt.cross.userland import UserlandError, check_ready
+from lprnet_opt.kinds import KINDS, on_target, target_variants, with_sources
+
+PI = {"name": "pi", "arch": "aarch64", "cpu": "cortex-a76"}
+
+
+@pytest.mark.parametrize("change, key", [({"cpu": "cortex-a78"}, "target.cpu"), ({"arch": "riscv64"}, "target.arch"),
+                                         ({"device": "pi@gate"}, "target.device"), ({"name": "Pi 5"}, "target.name")])
+def test_a_bad_target_is_one_line_naming_its_key(change, key):
+    with pytest.raises(ConfigError, match=rf"^config key {key}") as raised:
+        validate_config({"target": {**PI, **change}})
+    assert "\n" not in str(raised.value)
+
+
+def test_a_target_gets_its_defaults_and_a_folder_per_cpu():
+    target = validate_config({"target": PI})["target"]
+    assert target["check_plates"] == 200 and target["device"] is None and target["userland"] is None
+    assert target_key(target) == target_key({**target, "check_plates": 5})  # a sample size is no new build
+    assert target_key(target) != target_key({**target, "cpu": "cortex-a72"})
+    assert validate_config({})["target"] is None
+
+
+def test_tvm_cross_target_names_triple_and_cpu():
+    assert tvm_target(PI, 2) == {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76", "num-cores": 2}
+
+
+def test_every_cpu_has_a_qemu_model_and_a_cpuinfo_that_says_it():
+    for cpu in CPUS.values():
+        assert cpu.arch in ARCHES
+        text = cpuinfo_text(cpu, 2)
+        assert text.count("processor\t:") == 2 and f"CPU part\t: {cpu.part}" in text and cpu.features in text
+    assert "asimddp" in CPUS["cortex-a76"].features and "asimddp" not in CPUS["cortex-a72"].features
+
+
+def test_every_kind_is_built_for_a_target_or_says_why_not():
+    variants = with_sources({"baseline": {"kind": "baseline"}, "bf16": {"kind": "openvino", "precision": "bf16"},
+                             **{name: {"kind": name} for name in KINDS if name != "baseline"}})
+    for name in variants:
+        how = on_target(name, variants)
+        assert how in ("copy", "tvm") or how.startswith("not built for another architecture: "), (name, how)
+    assert set(target_variants(variants)) == {"tvm", "onnx", "openvino", "onnx_int8", "openvino_int8"}
+    assert "bf16" in on_target("bf16", variants)
+
+
+def test_samples_spread_over_the_split_in_order():
+    assert sample_indices(1000, 5) == [0, 250, 500, 749, 999]
+    assert sample_indices(4, 10) == [0, 1, 2, 3]
+
+
+def test_a_missing_userland_is_one_line_with_the_command_that_makes_it(tmp_path):
+    with pytest.raises(UserlandError, match=r"^config key target.userland: no aarch64 userland at .* set it up "
+                                            r"with: python -m lprnet_opt.cross.userland --arch aarch64"):
+        check_ready(ARCHES["aarch64"], tmp_path)
+
+
+def test_openvino_gets_its_arm_default_f16_form_only_on_cpus_with_fp16_arithmetic():
+    from lprnet_opt.cross.targets import target_forms
+
+    variants = with_sources({"baseline": {"kind": "baseline"}, "openvino": {"kind": "openvino"},
+                             "onnxruntime": {"kind": "onnx"}})
+    assert target_forms(variants, PI) == {"openvino": ("openvino", "f32"), "openvino_f16": ("openvino", "f16"),
+                                          "onnxruntime": ("onnxruntime", "f32")}
+    assert "openvino_f16" not in target_forms(variants, {**PI, "cpu": "cortex-a72"})
