@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from lprnet_opt import kinds
-from lprnet_opt.cross import targets
+from lprnet_opt import targets
 from lprnet_opt.chars import NUM_CLASSES
 from lprnet_opt.codedeps import import_closure
 from lprnet_opt.config import validate_config

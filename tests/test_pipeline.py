@@ -468,7 +468,7 @@ def test_an_aarch64_target_gets_every_portable_bundle_checked_under_qemu_and_not
     """The target overlay builds only the target's rules; each bundle reads its plates in the
     arm64 userland as a Cortex-A76, the fp32 forms exactly as on the host; TVM's library is an
     aarch64 ELF; the report says nothing was timed; another CPU is another folder."""
-    from lprnet_opt.cross.targets import ARCHES, target_forms, target_key
+    from lprnet_opt.targets import ARCHES, target_forms, target_key
     from lprnet_opt.cross.userland import UserlandError, check_ready, userland_dir
     from lprnet_opt.kinds import KINDS, with_sources
 

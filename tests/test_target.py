@@ -7,7 +7,7 @@ import pytest
 
 from lprnet_opt.config import ConfigError, validate_config
 from lprnet_opt.cross.check import sample_indices
-from lprnet_opt.cross.targets import ARCHES, CPUS, cpuinfo_text, target_key, tvm_target
+from lprnet_opt.targets import ARCHES, CPUS, cpuinfo_text, target_key, tvm_target
 from lprnet_opt.cross.userland import UserlandError, check_ready
 from lprnet_opt.kinds import KINDS, on_target, target_variants, with_sources
 
@@ -64,7 +64,7 @@ def test_a_missing_userland_is_one_line_with_the_command_that_makes_it(tmp_path)
 
 
 def test_openvino_gets_its_arm_default_f16_form_only_on_cpus_with_fp16_arithmetic():
-    from lprnet_opt.cross.targets import target_forms
+    from lprnet_opt.targets import target_forms
 
     variants = with_sources({"baseline": {"kind": "baseline"}, "openvino": {"kind": "openvino"},
                              "onnxruntime": {"kind": "onnx"}})

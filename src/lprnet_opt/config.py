@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from .cross.targets import TargetError, resolve
+from .targets import TargetError, resolve
 from .kinds import KindError, check_variants, with_sources
 
 SCHEMA: dict = json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..atomic import read_json, write_json
 from ..checkpoint import load_model
 from ..deploy.bundle import build_bundle
-from .targets import resolve, target_record, tvm_target
+from ..targets import resolve, target_record, tvm_target
 
 
 def build_target_bundle(variant: str, host_variant: str, kind: str, how: str, artifact: str, weights: str,

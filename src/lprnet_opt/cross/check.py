@@ -28,7 +28,7 @@ from ..runtimes import load_runner
 from ..measure.plates import REFERENCE_BATCH, predict_plates
 from ..measure.stats import paired_drop
 from ..data import load_plates
-from .targets import CPUS, resolve, target_record
+from ..targets import CPUS, resolve, target_record
 from .userland import check_ready, emulated_python, userland_dir
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ plates under emulation, what was not built and why, and that nothing was timed."
 from __future__ import annotations
 
 from ..atomic import read_json
-from .targets import target_record
+from ..targets import target_record
 
 NOT_TIMED = ("Nothing was timed for this target, so nothing is recommended for it: the report's answer is "
              "for this machine. Emulated time is not a latency, and timing on a device (target.device) is "

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..atomic import write_json, write_text
-from .targets import ARCHES, Arch, Cpu, cpuinfo_text
+from ..targets import ARCHES, Arch, Cpu, cpuinfo_text
 
 # Debian packages that set up a target here (mmdebstrap needs arch-test to check the emulation).
 APT_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test", "mmdebstrap", "gcc-aarch64-linux-gnu")

@@ -12,7 +12,7 @@ def settings(threads: int, precision: str = "f32") -> dict[str, str]:
     without it OpenVINO silently runs fp32 layers in bf16 on CPUs it deems bf16-capable (every
     AVX-512 CPU, emulated where the CPU lacks avx512_bf16), which would not be the variant the
     config names. INT8 layers stay INT8 under either hint. f16 is OpenVINO's default on Armv8.2+
-    CPUs; only a target's bundles ask for it (cross/targets.py TARGET_PRECISIONS)."""
+    CPUs; only a target's bundles ask for it (targets.py TARGET_PRECISIONS)."""
     if precision not in ("f32", "bf16", "f16"):  # kinds.FLOAT_PRECISIONS and f16; a bundle carries this source alone
         raise ValueError(f"OpenVINO precision {precision!r}: f32, bf16 or f16")
     return {

@@ -14,7 +14,7 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..kinds import precision_of, target_variants
+from .kinds import precision_of, target_variants
 
 
 class TargetError(ValueError):
