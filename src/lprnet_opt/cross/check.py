@@ -28,7 +28,7 @@ from ..runtimes import load_runner
 from ..measure.plates import REFERENCE_BATCH, predict_plates
 from ..measure.stats import paired_drop
 from ..data import load_plates
-from ..targets import CPUS, resolve, target_record
+from ..targets import resolve, target_record
 from .userland import check_ready, emulated_python, userland_dir
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def read_on_target(bundle: str | Path, paths: list[str], target: dict, userland:
     if record["machine"] != arch.name:
         raise RuntimeError(f"{bundle}: the reader ran on {record['machine']}, not {arch.name}")
     return {"plates": record["plates"], "precision": record["precision"], "userland": ready,
-            "qemu_cpu": cpu.qemu, "cpuinfo": {"part": cpu.part, "features": CPUS[cpu.name].features}}
+            "qemu_cpu": cpu.qemu, "cpuinfo": {"part": cpu.part, "features": cpu.features}}
 
 
 def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str | None, cores: int,
@@ -94,7 +94,8 @@ def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str |
     parity = agreement(on_eval, host_eval)
     judge_agreement = agreement(on_judge, source_judge)
     baseline_correct = [baseline_judge_correct[i] == "1" for i in judge_at]
-    drop = paired_drop(baseline_correct, [p == t for p, t in zip(on_judge, judge_sample.labels, strict=True)])
+    judge_correct = [p == t for p, t in zip(on_judge, judge_sample.labels, strict=True)]
+    drop = paired_drop(baseline_correct, judge_correct)
     reasons = []
     if exact and parity < PARITY:
         reasons.append(f"an fp32 form reads the host's plates on {parity:.3f} of the evaluation sample (< {PARITY})")
@@ -114,6 +115,6 @@ def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str |
                               "host_accuracy": agreement(host_eval, eval_sample.labels)},
         "judge_sample": {"images": len(judge_at), "of": len(judge_paths), "indices": judge_at,
                          "agreement_with_source": judge_agreement, "drop_vs_baseline": drop,
-                         "correct": "".join("1" if p == t else "0" for p, t in zip(on_judge, judge_sample.labels))},
+                         "correct": "".join("1" if c else "0" for c in judge_correct)},
         "fit": not reasons, "unfit_reason": "; ".join(reasons) or None,
     }

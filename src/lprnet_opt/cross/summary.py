@@ -19,6 +19,7 @@ def target_summary(target: dict, check_paths: list[str], bundle_paths: list[str]
         evaluation, judge = check["evaluation_sample"], check["judge_sample"]
         rows.append({"variant": check["variant"], "runtime": bundle["runtime"], "built": bundle["built"],
                      "bundle": bundle_path.rsplit("/", 1)[0], "precision": check["precision"],
+                     "qemu_cpu": check["qemu_cpu"],
                      "evaluation_images": evaluation["images"], "agreement_with_host": evaluation["agreement_with_host"],
                      "agreement_with_source": evaluation["agreement_with_source"],
                      "accuracy": evaluation["accuracy"], "host_accuracy": evaluation["host_accuracy"],
@@ -26,26 +27,33 @@ def target_summary(target: dict, check_paths: list[str], bundle_paths: list[str]
                      "judge_drop": judge["drop_vs_baseline"], "fit": check["fit"],
                      "unfit_reason": check["unfit_reason"]})
     return {"target": target_record(target), "emulated": True, "timed": False, "note": NOT_TIMED,
-            "qemu_cpu": read_json(check_paths[0])["qemu_cpu"] if check_paths else None,
-            "checked": rows, "not_built": not_built}
+            "qemu_cpu": rows[0]["qemu_cpu"] if rows else None, "checked": rows, "not_built": not_built,
+            "table": table_rows(rows)}
+
+
+def table_rows(checked: list[dict]) -> list[dict[str, str]]:
+    """One row of display strings per checked bundle: what summary.md and the report show."""
+    return [{
+        "variant": row["variant"], "runtime": row["runtime"], "built": row["built"],
+        "precision read back": (row["precision"] or {}).get("ran", "-"),
+        "agrees with the host (evaluation sample)": f"{row['agreement_with_host']:.3f} of {row['evaluation_images']}",
+        "accuracy on the sample (host)": f"{row['accuracy']:.3f} ({row['host_accuracy']:.3f})",
+        "judge sample: agrees with fp32 source; lost / gained vs baseline":
+            f"{row['judge_agreement_with_source']:.3f} of {row['judge_images']}; "
+            f"{row['judge_drop']['lost']} / {row['judge_drop']['gained']}",
+        "fit": "yes" if row["fit"] else f"no: {row['unfit_reason']}",
+        "bundle": row["bundle"],
+    } for row in checked]
 
 
 def summary_markdown(summary: dict) -> str:
-    target = summary["target"]
+    target, table = summary["target"], summary["table"]
     lines = [f"# Target {target['name']}: {target['arch']} {target['cpu']} ({target['triple']})", "",
              f"Checked under qemu-user as `-cpu {summary['qemu_cpu']}` with that CPU's /proc/cpuinfo.", "",
-             summary["note"], "",
-             "| variant | runtime | built | agrees with host (eval sample) | accuracy on sample (host) | "
-             "judge sample: agrees with fp32 source, lost/gained vs baseline | fit |",
-             "|---|---|---|---|---|---|---|"]
-    for row in summary["checked"]:
-        drop = row["judge_drop"]
-        fit = "yes" if row["fit"] else f"no: {row['unfit_reason']}"
-        lines.append(f"| {row['variant']} | {row['runtime']} | {row['built']} | "
-                     f"{row['agreement_with_host']:.3f} of {row['evaluation_images']} | "
-                     f"{row['accuracy']:.3f} ({row['host_accuracy']:.3f}) | "
-                     f"{row['judge_agreement_with_source']:.3f} of {row['judge_images']}, "
-                     f"{drop['lost']}/{drop['gained']} | {fit} |")
+             summary["note"], ""]
+    if table:
+        lines += ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+        lines += ["| " + " | ".join(row.values()) + " |" for row in table]
     if summary["not_built"]:
         lines += ["", "Not built for this target:", ""]
         lines += [f"- {variant}: {reason}" for variant, reason in summary["not_built"].items()]

@@ -68,8 +68,8 @@ def emulated_python(arch: Arch, cpu: Cpu, root: Path, args: list[str], cores: in
     clean environment (the host's PIP_* and PYTHON* variables must not leak in). Its output
     lines go to `progress` as they come (an emulated check runs for minutes); returns the exit
     status and the lines. Killed after `timeout` seconds."""
-    write_text(cpuinfo_text(cpu, cores), root / "rootfs" / "proc" / "cpuinfo")
     rootfs = root / "rootfs"
+    write_text(cpuinfo_text(cpu, cores), rootfs / "proc" / "cpuinfo")
     env = {"QEMU_CPU": cpu.qemu, "PYTHONPATH": str(root / "site"), "PATH": "/usr/bin:/bin",
            "HOME": str(root), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
     command = [arch.qemu, "-L", str(rootfs), str(rootfs / "usr" / "bin" / "python3"), *args]
