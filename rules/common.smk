@@ -232,10 +232,16 @@ def config_hash():
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# A target of another architecture (config target): its bundles and checks, keyed by target.
+# A target (config target): its bundles and checks, keyed by target; with a device, its timing.
 TARGET = config["target"]
 TARGET_KEY = targets.target_key(TARGET) if TARGET else None
 TARGET_ROOT = f"results/target/{TARGET_KEY}"
+# What a bundle is built from: the target without its device, so that setting a device reruns
+# the checks (now read there) but never rebuilds a bundle.
+TARGET_BUILD = {
+    k: v for k, v in (TARGET or {}).items() if k not in ("device", "check_plates")
+}
+TARGET_DEVICE = bool(TARGET and TARGET["device"])
 
 
 # Each bundle built for the target: name -> (the host variant it comes from, precision).

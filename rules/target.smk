@@ -30,7 +30,7 @@ rule target_bundle:
         kind=lambda w: VARIANTS[host_variant(w.variant)]["kind"],
         how=lambda w: kinds.on_target(host_variant(w.variant), VARIANTS),
         precision=lambda w: TARGET_FORMS[w.variant][1],
-        target=TARGET,
+        target=TARGET_BUILD,
         threads=config["threads"],
     script:
         "../scripts/target_bundle.py"
@@ -56,6 +56,7 @@ rule target_check:
         f"benchmarks/target_check/{TARGET_KEY}/{{variant}}.tsv"
     # An emulated check used one core (ps: 99.8% for TVM and OpenVINO under qemu-user 7.2,
     # AMD EPYC), so two run side by side; nothing is timed, so sharing the cores is harmless.
+    # On a device the check waits on ssh, and rule target_timing waits for every check.
     threads: cpu_claim(1)
     resources:
         mem_mb=4000,
@@ -76,10 +77,42 @@ rule target_check:
         "../scripts/target_check.py"
 
 
+rule target_timing:
+    input:
+        bundles=expand(f"{TARGET_ROOT}/{{variant}}/predict.py", variant=TARGET_FORMS),
+        # Every check first: they run on the same device, and would disturb the rounds.
+        checks=expand(f"{TARGET_ROOT}/{{variant}}/check.json", variant=TARGET_FORMS),
+        split=CALIBRATION,
+        code=package_code("target_timing.py", "measure/on_device"),
+    output:
+        f"{TARGET_ROOT}/timing.json",
+    log:
+        f"logs/target_timing/{TARGET_KEY}.log",
+    benchmark:
+        f"benchmarks/target_timing/{TARGET_KEY}.tsv"
+    # Every local core: a device on this machine (127.0.0.1) must run alone, as rule timing does.
+    threads: exclusive_threads()
+    resources:
+        mem_mb=2000,
+        runtime=180,
+    params:
+        target=TARGET,
+        bundles={
+            v: [kinds.kind_of(host_variant(v), VARIANTS).runtime, f"{TARGET_ROOT}/{v}"]
+            for v in TARGET_FORMS
+        },
+        reference=kinds.onnxruntime_peer(VARIANTS),
+        settings={**config["timing"], "threads": config["threads"]},
+    script:
+        "../scripts/target_timing.py"
+
+
 rule target_summary:
     input:
         checks=expand(f"{TARGET_ROOT}/{{variant}}/check.json", variant=TARGET_FORMS),
         bundles=expand(f"{TARGET_ROOT}/{{variant}}/bundle.json", variant=TARGET_FORMS),
+        # With a device, the timings the target's answer comes from.
+        timing=[f"{TARGET_ROOT}/timing.json"] if TARGET_DEVICE else [],
         code=package_code("target_summary.py"),
     output:
         summary=f"{TARGET_ROOT}/summary.json",
@@ -91,5 +124,6 @@ rule target_summary:
         not_built={
             v: kinds.on_target(v, VARIANTS) for v in VARIANTS if v not in TARGET_FORMS
         },
+        goal=config["goal"],
     script:
         "../scripts/target_summary.py"

@@ -1,11 +1,13 @@
-"""The target's summary: bundles checked under emulation, those not built, nothing timed (rule target_summary)."""
+"""The target's summary: bundles checked on its numerics, those not built, and the device's answer or that nothing was timed (rule target_summary)."""
 
 from lprnet_opt.atomic import write_json, write_text
 from lprnet_opt.cross.summary import summary_markdown, target_summary
+from lprnet_opt.report.goal import Goal
 from lprnet_opt.workflow import setup_job
 
 setup_job(snakemake.log[0])
-summary = target_summary(dict(snakemake.params.target), list(snakemake.input.checks), list(snakemake.input.bundles),
-                         dict(snakemake.params.not_built))
+i, p = snakemake.input, snakemake.params
+summary = target_summary(dict(p.target), list(i.checks), list(i.bundles), dict(p.not_built),
+                         timing_path=i.timing[0] if i.timing else None, goal=Goal(**p.goal))
 write_json(summary, snakemake.output.summary)
 write_text(summary_markdown(summary), snakemake.output.markdown)

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import getpass
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +179,43 @@ def drawn_marks(svg: str) -> dict[str, int]:
     found = [d.removesuffix(" mark") for d in re.findall(r'aria-roledescription="([^"]+)"', svg)
              if not d.endswith("container") and d not in ("axis", "legend", "title")]
     return dict(collections.Counter(found))
+
+
+@pytest.fixture(scope="session")
+def local_sshd(tmp_path_factory) -> dict:
+    """An sshd of its own on 127.0.0.1 (a free port, its own host key, one client key), as a
+    config target.device: the device path's transport, copy, remote run and fetch, for real.
+    CI installs openssh-server (.ci/run); elsewhere the test is skipped, saying so."""
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").is_file() else None)
+    if sshd is None or shutil.which("ssh") is None:
+        pytest.skip("no sshd/ssh here: apt-get install openssh-server openssh-client")
+    home = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (home / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {home / 'host_key'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
+        f"PidFile {home / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder, when it runs as root
+    # Its log goes to a file: a pipe nobody reads would fill and stall the daemon.
+    log = (home / "sshd.log").open("w")
+    daemon = subprocess.Popen([sshd, "-D", "-e", "-f", str(home / "sshd_config")], stderr=log)
+    options = ["-i", str(home / "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR"]
+    device = {"ssh": f"{getpass.getuser()}@127.0.0.1", "port": port, "options": options, "python": sys.executable,
+              "workdir": str(home / "device")}
+    deadline = time.monotonic() + 20
+    while subprocess.run(["ssh", "-o", "BatchMode=yes", "-p", str(port), *options, device["ssh"], "true"],
+                         capture_output=True).returncode != 0:
+        if daemon.poll() is not None or time.monotonic() > deadline:
+            daemon.kill()
+            pytest.fail(f"sshd on 127.0.0.1:{port} did not take a login: {(home / 'sshd.log').read_text()[-1000:]}")
+        time.sleep(0.2)
+    yield device
+    daemon.terminate()
+    daemon.wait()
+    log.close()

@@ -14,8 +14,12 @@ from lprnet_opt.kinds import KINDS, on_target, target_variants, with_sources
 PI = {"name": "pi", "arch": "aarch64", "cpu": "cortex-a76"}
 
 
-@pytest.mark.parametrize("change, key", [({"cpu": "cortex-a78"}, "target.cpu"), ({"arch": "riscv64"}, "target.arch"),
-                                         ({"device": "pi@gate"}, "target.device"), ({"name": "Pi 5"}, "target.name")])
+@pytest.mark.parametrize("change, key", [
+    ({"cpu": "cortex-a78"}, "target.cpu"), ({"arch": "riscv64"}, "target.arch"), ({"name": "Pi 5"}, "target.name"),
+    ({"device": "pi@gate"}, "target.device"), ({"device": {"ssh": "pi@gate", "prot": 22}}, "target.device"),
+    ({"device": {"ssh": "-oProxyCommand=x"}}, "target.device.ssh"),
+    # x86_64 is not emulated here: only a device checks and times it.
+    ({"arch": "x86_64", "cpu": "x86-64-v3"}, "target.device"), ({"cpu": "x86-64-v3"}, "target.cpu")])
 def test_a_bad_target_is_one_line_naming_its_key(change, key):
     with pytest.raises(ConfigError, match=rf"^config key {key}") as raised:
         validate_config({"target": {**PI, **change}})
@@ -34,9 +38,11 @@ def test_tvm_cross_target_names_triple_and_cpu():
     assert tvm_target(PI, 2) == {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76", "num-cores": 2}
 
 
-def test_every_cpu_has_a_qemu_model_and_a_cpuinfo_that_says_it():
+def test_every_emulated_cpu_has_a_qemu_model_and_a_cpuinfo_that_says_it():
     for cpu in CPUS.values():
-        assert cpu.arch in ARCHES
+        assert cpu.arch in ARCHES and bool(cpu.qemu) == (ARCHES[cpu.arch].qemu is not None)
+        if not cpu.qemu:
+            continue
         text = cpuinfo_text(cpu, 2)
         assert text.count("processor\t:") == 2 and f"CPU part\t: {cpu.part}" in text and cpu.features in text
     assert "asimddp" in CPUS["cortex-a76"].features and "asimddp" not in CPUS["cortex-a72"].features
@@ -71,3 +77,33 @@ def test_openvino_gets_its_arm_default_f16_form_only_on_cpus_with_fp16_arithmeti
     assert target_forms(variants, PI) == {"openvino": ("openvino", "f32"), "openvino_f16": ("openvino", "f16"),
                                           "onnxruntime": ("onnxruntime", "f32")}
     assert "openvino_f16" not in target_forms(variants, {**PI, "cpu": "cortex-a72"})
+
+
+def test_a_device_over_ssh_takes_files_runs_its_python_and_gives_back_what_it_wrote(local_sshd, tmp_path):
+    """The transport of target.device against a real sshd on 127.0.0.1: a push replaces the
+    folder, a run streams stderr and fails with the device's own last lines, a fetch reads a file."""
+    from lprnet_opt.cross.device import Device, DeviceError
+
+    device = Device.of({"device": local_sshd})
+    (tmp_path / "a.txt").write_text("plate")
+    device.push({"x/a.txt": tmp_path / "a.txt", "b.txt": tmp_path / "a.txt"}, device.folder("t"))
+    seen = []
+    device.run([device.python, "-c", "import sys; sys.stderr.write('1/2\\n2/2\\n'); open('out', 'w').write("
+                "open('x/a.txt').read().upper())"], timeout=60, cwd=device.folder("t"), progress=seen.append)
+    assert seen == ["1/2", "2/2"] and device.fetch(device.folder("t", "out")) == b"PLATE"
+    device.push({"c.txt": tmp_path / "a.txt"}, device.folder("t"))  # the old copy is gone
+    with pytest.raises(DeviceError, match=r"exit 3\): gone"):
+        device.run([device.python, "-c", "import os, sys; sys.stderr.write('gone' if not os.path.exists('b.txt') "
+                    "else 'kept'); sys.exit(3)"], timeout=60, cwd=device.folder("t"))
+    with pytest.raises(DeviceError, match="reading"):
+        device.fetch(device.folder("t", "missing"))
+
+
+def test_a_device_target_needs_the_onnx_runtime_peer_its_timings_are_ratios_to():
+    device = {"name": "box", "arch": "x86_64", "cpu": "x86-64-v3", "device": {"ssh": "me@box"}}
+    peer = {"baseline": {"kind": "baseline"}, "onnxruntime": {"kind": "onnx"}}
+    target = validate_config({"target": device, "variants": peer})["target"]
+    assert target["device"] == {"ssh": "me@box", "port": None, "options": [], "python": "python3",
+                                "workdir": "lprnet-opt"}
+    with pytest.raises(ConfigError, match=r"^config key target.device: .*kind onnx"):
+        validate_config({"target": device, "variants": {"baseline": {"kind": "baseline"}}})

@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from .targets import TargetError, resolve
-from .kinds import KindError, check_variants, with_sources
+from .targets import TargetError, check_target
+from .kinds import KindError, check_variants, onnxruntime_peer, with_sources
 
 SCHEMA: dict = json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
 
@@ -50,7 +50,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     try:
         check_variants(filled["variants"])
         if filled["target"]:
-            resolve(filled["target"])
+            check_target(filled["target"])
+            if filled["target"]["device"] and not onnxruntime_peer(filled["variants"]):
+                raise TargetError("config key target.device: the device's timings are ratios to the ONNX Runtime "
+                                  "fp32 bundle of the baseline; add a variant of kind onnx to config variants")
     except (KindError, TargetError) as err:
         raise ConfigError(str(err)) from None
     return filled

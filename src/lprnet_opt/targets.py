@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,7 +25,9 @@ class Arch:
     name: str  # platform.machine() on a device of it, and LLVM's architecture name
     triple: str  # LLVM mtriple, and the prefix of the GNU cross toolchain
     debian: str  # Debian's architecture name (mmdebstrap --arch)
-    qemu: str  # the qemu-user binary that runs its programs here
+    # The qemu-user binary that runs its programs here; None: not emulated, checked and timed
+    # only on a device (target.device).
+    qemu: str | None
     # pip --platform tags of its manylinux wheels, oldest first (OpenVINO's is tagged 2_35).
     wheel_platforms: tuple[str, ...]
 
@@ -39,9 +40,12 @@ class Arch:
 class Cpu:
     name: str  # LLVM -mcpu, and the config's target.cpu
     arch: str
-    qemu: str  # qemu's -cpu model: its default "max" reports SVE, bf16 and i8mm, which these lack
-    part: str  # "CPU part" in /proc/cpuinfo (implementer 0x41, Arm)
-    # "Features" in /proc/cpuinfo, as the CPU's Linux shows them: runtimes pick kernels from them.
+    # qemu's -cpu model: its default "max" reports SVE, bf16 and i8mm, which these lack ("" when
+    # its architecture is not emulated).
+    qemu: str
+    part: str  # "CPU part" in /proc/cpuinfo (implementer 0x41, Arm; "" off Arm)
+    # "Features" (Arm) or "flags" (x86) in /proc/cpuinfo, as the CPU's Linux shows them: runtimes
+    # pick kernels from them.
     features: str
     devices: str  # boards that carry it, for the docs
 
@@ -50,6 +54,10 @@ _AARCH64_WHEELS = tuple(f"manylinux_2_{minor}_aarch64" for minor in (17, 28, 31,
 ARCHES: dict[str, Arch] = {
     a.name: a for a in (
         Arch("aarch64", "aarch64-linux-gnu", "arm64", "qemu-aarch64-static", _AARCH64_WHEELS),
+        # This machine's own architecture on another machine (a cloud or edge x86 box): nothing
+        # to emulate, so it needs a device; the test of the device path uses it on 127.0.0.1.
+        Arch("x86_64", "x86_64-linux-gnu", "amd64", None,
+             tuple(f"manylinux_2_{minor}_x86_64" for minor in (17, 28)) + ("manylinux2014_x86_64",)),
     )
 }
 _ARMV8_2 = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
@@ -60,13 +68,12 @@ CPUS: dict[str, Cpu] = {
         Cpu("cortex-a72", "aarch64", "cortex-a72", "0xd08", "fp asimd evtstrm crc32 cpuid", "Raspberry Pi 4"),
         Cpu("cortex-a53", "aarch64", "cortex-a53", "0xd03", "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
             "Raspberry Pi 3, many gate-camera SoCs"),
+        # x86 microarchitecture levels (LLVM -mcpu): a build for one runs on every CPU of it.
+        Cpu("x86-64-v3", "x86_64", "", "", "avx2 fma bmi2", "AVX2 machines: AMD Zen 2/3, Intel Haswell and later"),
+        Cpu("x86-64-v4", "x86_64", "", "", "avx2 fma bmi2 avx512f avx512bw avx512vl",
+            "AVX-512 machines: AMD Zen 4/5, Intel Skylake-SP and later"),
     )
 }
-
-
-def is_host(target: Mapping | None) -> bool:
-    """No target, or one of this machine's own architecture without a device: the host run."""
-    return not target or (target.get("arch") in (None, platform.machine()) and not target.get("device"))
 
 
 def resolve(target: Mapping) -> tuple[Arch, Cpu]:
@@ -79,8 +86,16 @@ def resolve(target: Mapping) -> tuple[Arch, Cpu]:
     if cpu is None or cpu.arch != arch.name:
         known = ", ".join(c.name for c in CPUS.values() if c.arch == arch.name)
         raise TargetError(f"config key target.cpu: {target.get('cpu')!r} is not a {arch.name} CPU this tool "
-                          f"emulates ({known})")
+                          f"builds for ({known})")
     return arch, cpu
+
+
+def check_target(target: Mapping) -> None:
+    """A config target the workflow can build and check (config validation), or TargetError."""
+    arch, _ = resolve(target)
+    if arch.qemu is None and not target.get("device"):
+        raise TargetError(f"config key target.device: an {arch.name} target is not emulated here, so it is checked "
+                          "and timed on its device only: set target.device to its SSH destination")
 
 
 def tvm_target(target: Mapping, threads: int) -> dict:

@@ -1,8 +1,9 @@
-"""A target bundle checked on the target's numerics, under qemu-user (rule target_check):
+"""A target bundle checked on the target's numerics (rule target_check):
 results/target/<target key>/<variant>/check.json.
 
-The bundle's own predict.py reads a stated sample of judge and evaluation plates in the target's
-userland, its CPU emulated as the target's (cross/userland.py). What is compared:
+The bundle's own predict.py reads a stated sample of judge and evaluation plates on the device
+itself when the target has one (cross/device.py), else in the target's userland, its CPU
+emulated as the target's (cross/userland.py). What is compared:
 
 - evaluation sample (reported, never used to choose): the plates against the host's reading of
   the same variant (parity: fp32 forms must agree on at least PARITY of them), against the host's
@@ -11,7 +12,8 @@ userland, its CPU emulated as the target's (cross/userland.py). What is compared
   against `quantization.min_agreement` as on the host, and the paired drop against the
   baseline's host reading of the same plates, held against the variant's `max_drop` if it has one.
 
-Emulated time is not a latency: the record has none.
+Time is never taken here, on a device or not: the record has no latency (rule target_timing
+times the bundles on the device, side by side).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from ..runtimes import load_runner
 from ..measure.plates import REFERENCE_BATCH, predict_plates
 from ..measure.stats import paired_drop
 from ..data import load_plates
-from ..targets import resolve, target_record
+from ..targets import resolve, target_key, target_record
+from .device import Device, folder_files
 from .userland import check_ready, emulated_python, userland_dir
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,39 @@ def sample_indices(total: int, size: int) -> list[int]:
 
 
 def read_on_target(bundle: str | Path, paths: list[str], target: dict, userland: str | None, cores: int) -> dict:
-    """The bundle's plates for image files `paths`, read under emulation as the target's CPU."""
+    """The bundle's plates for image files `paths`, read on the target's device if it has one,
+    else under emulation as the target's CPU."""
+    if target.get("device"):
+        return read_on_device(bundle, paths, target)
+    return read_emulated(bundle, paths, target, userland, cores)
+
+
+def read_on_device(bundle: str | Path, paths: list[str], target: dict) -> dict:
+    """The bundle's plates for `paths`, read on the device: the bundle, the plates and the
+    reader are copied to a folder of their own there, and the reader's output is fetched."""
+    arch, _ = resolve(target)
+    device = Device.of(target)
+    here = device.folder(target_key(target), "check", Path(bundle).name)
+    names = [f"images/{n:05d}{Path(path).suffix}" for n, path in enumerate(paths)]
+    with tempfile.TemporaryDirectory() as scratch:
+        image_list = Path(scratch) / "images.json"
+        image_list.write_text(json.dumps(names))
+        device.push({"read_plates.py": READER, "images.json": image_list, **folder_files(bundle, "bundle"),
+                     **dict(zip(names, paths, strict=True))}, here)
+    device.run([device.python, "read_plates.py", "bundle", "images.json", "plates.json"],
+               timeout=SECONDS_TO_LOAD + SECONDS_PER_PLATE * len(paths), cwd=here,
+               progress=lambda line: log.info("%s on %s: %s", Path(bundle).name, device.ssh, line))
+    record = json.loads(device.fetch(f"{here}/plates.json"))
+    log.info("%s: %d plates read on %s in %.0f s", bundle, len(paths), device.ssh, record["seconds"])
+    if record["machine"] != arch.name:
+        raise RuntimeError(f"{bundle}: config key target.device {device.ssh} is {record['machine']}, "
+                           f"not the target's {arch.name}")
+    return {"plates": record["plates"], "precision": record["precision"], "emulated": False,
+            "device": {"ssh": device.ssh, "machine": record["machine"]}}
+
+
+def read_emulated(bundle: str | Path, paths: list[str], target: dict, userland: str | None, cores: int) -> dict:
+    """The bundle's plates for `paths`, read under qemu-user as the target's CPU."""
     arch, cpu = resolve(target)
     root = userland_dir(arch, userland)
     ready = check_ready(arch, root)
@@ -68,7 +103,7 @@ def read_on_target(bundle: str | Path, paths: list[str], target: dict, userland:
     log.info("%s: %d plates read under emulation in %.0f s (not a latency)", bundle, len(paths), record["seconds"])
     if record["machine"] != arch.name:
         raise RuntimeError(f"{bundle}: the reader ran on {record['machine']}, not {arch.name}")
-    return {"plates": record["plates"], "precision": record["precision"], "userland": ready,
+    return {"plates": record["plates"], "precision": record["precision"], "emulated": True, "userland": ready,
             "qemu_cpu": cpu.qemu, "cpuinfo": {"part": cpu.part, "features": cpu.features}}
 
 
@@ -105,8 +140,9 @@ def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str |
     if max_drop is not None and drop["drop_pt"] > max_drop:
         reasons.append(f"judge-sample drop {drop['drop_pt']:.2f} pt over its max_drop {max_drop}")
     return {
-        "variant": variant, "target": target_record(target), "emulated": True,
-        "qemu_cpu": read["qemu_cpu"], "cpuinfo": read["cpuinfo"], "userland": read["userland"],
+        "variant": variant, "target": target_record(target), "emulated": read["emulated"],
+        # Where the plates were read: the emulated CPU, or the device.
+        **{key: read.get(key) for key in ("qemu_cpu", "cpuinfo", "userland", "device")},
         "precision": read["precision"],
         "evaluation_sample": {"images": len(eval_at), "of": len(evaluation_paths), "indices": eval_at,
                               "plates": on_eval, "agreement_with_host": parity,
@@ -116,5 +152,6 @@ def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str |
         "judge_sample": {"images": len(judge_at), "of": len(judge_paths), "indices": judge_at,
                          "agreement_with_source": judge_agreement, "drop_vs_baseline": drop,
                          "correct": "".join("1" if c else "0" for c in judge_correct)},
-        "fit": not reasons, "unfit_reason": "; ".join(reasons) or None,
+        # An fp32 form of an exact kind: the goal holds it to no judge drop (report/goal.qualified).
+        "exact": exact, "fit": not reasons, "unfit_reason": "; ".join(reasons) or None,
     }

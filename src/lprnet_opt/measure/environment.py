@@ -12,7 +12,10 @@ from ..isa import bf16_capability, cpuinfo_field, isa_class
 
 
 def cpu_model() -> str:
-    return cpuinfo_field("model name") or platform.processor() or "unknown"
+    # Arm's /proc/cpuinfo has no model name: its "CPU part" names the core (0xd0b: Cortex-A76).
+    part = cpuinfo_field("CPU part")
+    return cpuinfo_field("model name") or (f"Arm CPU part {part}" if part else None) or platform.processor() \
+        or "unknown"
 
 
 def source_commit() -> str | None:
@@ -36,9 +39,15 @@ def version(dist: str) -> str | None:
         return None
 
 
-def environment(threads: int) -> dict:
-    import psutil
+def physical_cores() -> int | None:
+    try:  # psutil is the host's; a device's Python may not have it
+        import psutil
+    except ImportError:
+        return None
+    return psutil.cpu_count(logical=False)
 
+
+def environment(threads: int) -> dict:
     return {
         "cpu_model": cpu_model(),
         # The instruction-set class INT8 numerics depend on (isa.py): as oneDNN runtimes see it
@@ -50,7 +59,7 @@ def environment(threads: int) -> dict:
         "bf16": bf16_capability(onednn=True),
         "bf16_hardware": bf16_capability(onednn=False),
         "logical_cores": os.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
+        "physical_cores": physical_cores(),
         "threads": threads,
         "commit": source_commit(),
         "python": platform.python_version(),

@@ -1,5 +1,6 @@
-"""The report's section on a target of another architecture (config target): its bundles as
-checked under emulation, those not built and why, and the plain statement that nothing was timed."""
+"""The report's section on a target (config target): its bundles as checked on its numerics, those
+not built and why, and either the bundle its device's timings ship or the plain statement that
+nothing was timed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ def target_section(summary: dict | None) -> str:
     target = summary["target"]
     not_built = "".join(f"<li>{html.escape(v)}: {html.escape(r)}</li>" for v, r in summary["not_built"].items())
     return (f"<h2>Target {html.escape(target['name'])}: {html.escape(target['arch'])} {html.escape(target['cpu'])}</h2>"
-            f"<p><b>{html.escape(summary['note'])}</b> Each bundle below read its plates under qemu-user as "
-            f"<code>-cpu {html.escape(str(summary['qemu_cpu']))}</code>, on the target's numerics.</p>"
+            f"<p><b>{html.escape(summary['note'])}</b> {html.escape(summary['where'])}</p>"
             f"<div id=\"target\">{html_table(summary['table'])}</div>"
             + (f"<p>Not built for this target:</p><ul>{not_built}</ul>" if not_built else ""))

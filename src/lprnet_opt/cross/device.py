@@ -1,0 +1,109 @@
+"""The target's device, reached over SSH (config target.device): copy files there, run its
+Python, fetch what it wrote. Only `ssh` and `tar` are needed on either side, and nothing runs
+as root: the device needs a Python with the bundles' requirements installed, that is all.
+
+Every call is one `ssh -o BatchMode=yes` process, so a login that would ask for a password
+fails at once with ssh's own message instead of hanging a job.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shlex
+import subprocess
+import tarfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class DeviceError(RuntimeError):
+    """The device could not be reached or a command there failed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Device:
+    ssh: str  # [user@]host, or a Host of the ssh config
+    port: int | None
+    options: tuple[str, ...]
+    python: str
+    workdir: str  # relative: under the login's home
+
+    @classmethod
+    def of(cls, target: Mapping) -> Device:
+        """The device of a config target (schema-checked: `ssh` is set)."""
+        device = dict(target["device"])
+        return cls(ssh=device["ssh"], port=device.get("port"), options=tuple(device.get("options", ())),
+                   python=device.get("python", "python3"), workdir=device.get("workdir", "lprnet-opt"))
+
+    def folder(self, *parts: str) -> str:
+        """A path on the device, under the workdir (quoted for its shell by `run`)."""
+        return "/".join([self.workdir.rstrip("/"), *parts])
+
+    def ssh_command(self, remote: str) -> list[str]:
+        port = ["-p", str(self.port)] if self.port else []
+        return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", *port, *self.options, self.ssh, remote]
+
+    def run(self, argv: list[str], timeout: float, progress: Callable[[str], None] | None = None,
+            env: Mapping[str, str] | None = None, cwd: str | None = None) -> list[str]:
+        """Run `argv` on the device (in `cwd` there, with `env` added); its stderr lines go to
+        `progress` as they come. Returns them; raises DeviceError with the last ones on failure."""
+        prefix = f"cd {shlex.quote(cwd)} && " if cwd else ""
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        remote = prefix + (f"env {assignments} " if assignments else "") + shlex.join(argv)
+        process = subprocess.Popen(self.ssh_command(remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(process.stdout), daemon=True)
+        reader.start()
+        try:
+            for line in process.stderr:
+                lines.append(line.rstrip())
+                if progress:
+                    progress(line.rstrip())
+            status = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise DeviceError(f"{self.ssh}: {argv[0]} still running after {timeout:.0f} s") from None
+        reader.join()
+        if status != 0:
+            tail = " | ".join(lines[-3:]) or f"exit status {status}"
+            raise DeviceError(f"{self.ssh}: {shlex.join(argv)[:200]} failed (exit {status}): {tail}")
+        return lines
+
+    def push(self, files: Mapping[str, str | Path], into: str, timeout: float = 600) -> None:
+        """Copy local files (name in the device folder `into` -> local path) in one tar stream;
+        the folder is emptied first, so nothing of an earlier copy is read by mistake."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, path in sorted(files.items()):
+                archive.add(str(path), arcname=name)
+        quoted = shlex.quote(into)
+        remote = f"rm -rf {quoted} && mkdir -p {quoted} && tar -xf - -C {quoted}"
+        result = subprocess.run(self.ssh_command(remote), input=buffer.getvalue(), capture_output=True,
+                                timeout=timeout)
+        if result.returncode != 0:
+            raise DeviceError(f"{self.ssh}: copying {len(files)} files to {into} failed: "
+                              f"{result.stderr.decode(errors='replace').strip()[-500:]}")
+        log.info("%s: copied %d files (%.1f MB) to %s", self.ssh, len(files), len(buffer.getvalue()) / 1e6, into)
+
+    def fetch(self, remote_path: str, timeout: float = 120) -> bytes:
+        """The bytes of one file on the device."""
+        result = subprocess.run(self.ssh_command(f"cat {shlex.quote(remote_path)}"), capture_output=True,
+                                timeout=timeout)
+        if result.returncode != 0:
+            raise DeviceError(f"{self.ssh}: reading {remote_path} failed: "
+                              f"{result.stderr.decode(errors='replace').strip()[-500:]}")
+        return result.stdout
+
+
+def folder_files(folder: str | Path, under: str) -> dict[str, Path]:
+    """Every file of a local folder, named under `under` in a `push`."""
+    root = Path(folder)
+    return {f"{under}/{path.relative_to(root)}": path for path in sorted(root.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts}
