@@ -117,6 +117,8 @@ rule target_summary:
     output:
         summary=f"{TARGET_ROOT}/summary.json",
         markdown=f"{TARGET_ROOT}/summary.md",
+        # Each bundle's README.md: what it read, how fast on the device, how to run it.
+        readmes=expand(f"{TARGET_ROOT}/{{variant}}/README.md", variant=TARGET_FORMS),
     log:
         f"logs/target_summary/{TARGET_KEY}.log",
     params:

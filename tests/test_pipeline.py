@@ -503,6 +503,7 @@ def test_an_aarch64_target_gets_every_portable_bundle_checked_under_qemu_and_not
     library = (root / "mlc/model/model.so").read_bytes()
     assert library[:4] == b"\x7fELF" and int.from_bytes(library[18:20], "little") == 183  # EM_AARCH64
     assert "Nothing was timed for this target" in (flow / "results/report.html").read_text()
+    assert "| latency | not timed: set target.device" in (root / "onnxruntime/README.md").read_text()
     other_cpu = planned_jobs(snakemake(flow, "-n", "report", config={"target": {**AARCH64, "cpu": "cortex-a72"}}))
     assert set(other_cpu) == {"target_bundle", "target_check", "target_summary", "summarize", "report"}, other_cpu
 
@@ -550,6 +551,9 @@ def test_a_device_over_ssh_checks_and_times_every_bundle_there_and_the_goal_ship
         c["exact"] or c["judge_sample"]["drop_vs_baseline"]["drop_pt"] + goal["margin"] <= goal["max_drop"])]
     fastest = min(allowed, key=lambda v: (device_timing["variants"][v]["ratio_to_onnxruntime"], v))
     assert summary["timed"] and summary["choice"]["variant"] == fastest
+    readme = (root / fastest / "README.md").read_text()
+    ratio = device_timing["variants"][fastest]["ratio_to_onnxruntime"]
+    assert f"on the device, {ratio:.3f}x its ONNX Runtime fp32 bundle" in readme, readme
     assert summary["note"].startswith(f"Ship {fastest} on box") and f"Ship {fastest} on box" in (
         flow / "results/report.html").read_text()
     # The same artifact (copied, not rebuilt), timed on the device and by the host's timing stage:

@@ -51,6 +51,26 @@ def _precision_line(precision: str, record: EvalRecord) -> str:
     return f"- **bf16 compute**: this bundle runs in {precision}. {here} {elsewhere}"
 
 
+def run_section(artifact: str) -> str:
+    """How to install and call a bundle whose model file is `artifact`: every bundle's README has it."""
+    return f"""## Run it
+
+```sh
+python -m venv venv && venv/bin/pip install -r requirements.txt
+venv/bin/python predict.py plate1.jpg plate2.jpg    # one line per image: path, tab, plate
+```
+
+```python
+from predict import load          # with this folder on sys.path
+reader = load()                   # loads {artifact} once
+plates = reader.predict(["plate1.jpg"])
+logits = reader.infer(images)     # float32 (N, 3, 24, 94) preprocessed images -> (N, 68, 18)
+```
+
+Preprocessing: resize to 94x24, BGR, `(x - 127.5) * 0.0078125`, NCHW. Decode: greedy CTC over
+the 68-character LPRNet_Pytorch set, blank last."""
+
+
 def bundle_readme(bundle: dict, record: EvalRecord, timing: dict) -> str:
     """README.md of a bundle (bundle.json `bundle`), from the variant's eval record and timing.json."""
     variant = bundle["variant"]
@@ -93,22 +113,7 @@ Latency is batch 1, measured through this bundle's `predict.py` in the timing st
 (each variant alone in a fresh process, rounds side by side with the others). Compare it only
 with other variants of the same run.
 
-## Run it
-
-```sh
-python -m venv venv && venv/bin/pip install -r requirements.txt
-venv/bin/python predict.py plate1.jpg plate2.jpg    # one line per image: path, tab, plate
-```
-
-```python
-from predict import load          # with this folder on sys.path
-reader = load()                   # loads {bundle['artifact']} once
-plates = reader.predict(["plate1.jpg"])
-logits = reader.infer(images)     # float32 (N, 3, 24, 94) preprocessed images -> (N, 68, 18)
-```
-
-Preprocessing: resize to 94x24, BGR, `(x - 127.5) * 0.0078125`, NCHW. Decode: greedy CTC over
-the 68-character LPRNet_Pytorch set, blank last.
+{run_section(bundle['artifact'])}
 
 ## What must match on another machine
 
