@@ -44,6 +44,10 @@ class Device:
         """A path on the device, under the workdir (quoted for its shell by `run`)."""
         return "/".join([self.workdir.rstrip("/"), *parts])
 
+    def error(self, what: str) -> DeviceError:
+        """One line naming the config key and the device: what failed there."""
+        return DeviceError(f"config key target.device ({self.ssh}{f' port {self.port}' if self.port else ''}): {what}")
+
     def ssh_command(self, remote: str) -> list[str]:
         port = ["-p", str(self.port)] if self.port else []
         return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", *port, *self.options, self.ssh, remote]
@@ -69,11 +73,11 @@ class Device:
             status = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            raise DeviceError(f"{self.ssh}: {argv[0]} still running after {timeout:.0f} s") from None
+            raise self.error(f"{argv[0]} still running after {timeout:.0f} s") from None
         reader.join()
         if status != 0:
             tail = " | ".join(lines[-3:]) or f"exit status {status}"
-            raise DeviceError(f"{self.ssh}: {shlex.join(argv)[:200]} failed (exit {status}): {tail}")
+            raise self.error(f"{shlex.join(argv)[:200]} failed (exit {status}): {tail}")
         return lines
 
     def push(self, files: Mapping[str, str | Path], into: str, timeout: float = 600) -> None:
@@ -88,8 +92,7 @@ class Device:
         result = subprocess.run(self.ssh_command(remote), input=buffer.getvalue(), capture_output=True,
                                 timeout=timeout)
         if result.returncode != 0:
-            raise DeviceError(f"{self.ssh}: copying {len(files)} files to {into} failed: "
-                              f"{result.stderr.decode(errors='replace').strip()[-500:]}")
+            raise self.error(f"copying {len(files)} files to {into} failed: {last_line(result.stderr)}")
         log.info("%s: copied %d files (%.1f MB) to %s", self.ssh, len(files), len(buffer.getvalue()) / 1e6, into)
 
     def fetch(self, remote_path: str, timeout: float = 120) -> bytes:
@@ -97,9 +100,14 @@ class Device:
         result = subprocess.run(self.ssh_command(f"cat {shlex.quote(remote_path)}"), capture_output=True,
                                 timeout=timeout)
         if result.returncode != 0:
-            raise DeviceError(f"{self.ssh}: reading {remote_path} failed: "
-                              f"{result.stderr.decode(errors='replace').strip()[-500:]}")
+            raise self.error(f"reading {remote_path} failed: {last_line(result.stderr)}")
         return result.stdout
+
+
+def last_line(stderr: bytes) -> str:
+    """ssh's own reason ("Connection refused", "Permission denied (publickey)") is its last line."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1][-300:] if lines else "no message"
 
 
 def folder_files(folder: str | Path, under: str) -> dict[str, Path]:
