@@ -55,15 +55,22 @@ def sample_indices(total: int, size: int) -> list[int]:
 def read_on_target(bundle: str | Path, paths: list[str], target: dict, userland: str | None, cores: int) -> dict:
     """The bundle's plates for image files `paths`, read on the target's device if it has one,
     else under emulation as the target's CPU."""
-    if target.get("device"):
-        return read_on_device(bundle, paths, target)
-    return read_emulated(bundle, paths, target, userland, cores)
-
-
-def read_on_device(bundle: str | Path, paths: list[str], target: dict) -> dict:
-    """The bundle's plates for `paths`, read on the device: the bundle, the plates and the
-    reader are copied to a folder of their own there, and the reader's output is fetched."""
     arch, _ = resolve(target)
+    if target.get("device"):
+        record, where = read_on_device(bundle, paths, target)
+    else:
+        record, where = read_emulated(bundle, paths, target, userland, cores)
+    log.info("%s: %d plates read %s in %.0f s", bundle, len(paths),
+             "under emulation (not a latency)" if where["emulated"] else "on the device", record["seconds"])
+    if record["machine"] != arch.name:
+        raise RuntimeError(f"{bundle}: the reader ran on {record['machine']}, not the target's {arch.name} "
+                           "(config keys target.arch, target.device)")
+    return {"plates": record["plates"], "precision": record["precision"], **where}
+
+
+def read_on_device(bundle: str | Path, paths: list[str], target: dict) -> tuple[dict, dict]:
+    """The reader's record for `paths` on the device (the bundle, the plates and the reader are
+    copied to a folder of their own there, and its output is fetched), and where it ran."""
     device = Device.of(target)
     here = device.folder(target_key(target), "check", Path(bundle).name)
     names = [f"images/{n:05d}{Path(path).suffix}" for n, path in enumerate(paths)]
@@ -76,16 +83,12 @@ def read_on_device(bundle: str | Path, paths: list[str], target: dict) -> dict:
                timeout=SECONDS_TO_LOAD + SECONDS_PER_PLATE * len(paths), cwd=here,
                progress=lambda line: log.info("%s on %s: %s", Path(bundle).name, device.ssh, line))
     record = json.loads(device.fetch(f"{here}/plates.json"))
-    log.info("%s: %d plates read on %s in %.0f s", bundle, len(paths), device.ssh, record["seconds"])
-    if record["machine"] != arch.name:
-        raise RuntimeError(f"{bundle}: config key target.device {device.ssh} is {record['machine']}, "
-                           f"not the target's {arch.name}")
-    return {"plates": record["plates"], "precision": record["precision"], "emulated": False,
-            "device": {"ssh": device.ssh, "machine": record["machine"]}}
+    return record, {"emulated": False, "device": {"ssh": device.ssh, "machine": record["machine"]}}
 
 
-def read_emulated(bundle: str | Path, paths: list[str], target: dict, userland: str | None, cores: int) -> dict:
-    """The bundle's plates for `paths`, read under qemu-user as the target's CPU."""
+def read_emulated(bundle: str | Path, paths: list[str], target: dict, userland: str | None,
+                  cores: int) -> tuple[dict, dict]:
+    """The reader's record for `paths` under qemu-user as the target's CPU, and where it ran."""
     arch, cpu = resolve(target)
     root = userland_dir(arch, userland)
     ready = check_ready(arch, root)
@@ -100,11 +103,8 @@ def read_emulated(bundle: str | Path, paths: list[str], target: dict, userland: 
             raise RuntimeError(f"{bundle}: reading plates under {arch.qemu} -cpu {cpu.qemu} failed "
                                f"(exit {status}): {' | '.join(lines[-3:])}")
         record = json.loads(output.read_text())
-    log.info("%s: %d plates read under emulation in %.0f s (not a latency)", bundle, len(paths), record["seconds"])
-    if record["machine"] != arch.name:
-        raise RuntimeError(f"{bundle}: the reader ran on {record['machine']}, not {arch.name}")
-    return {"plates": record["plates"], "precision": record["precision"], "emulated": True, "userland": ready,
-            "qemu_cpu": cpu.qemu, "cpuinfo": {"part": cpu.part, "features": cpu.features}}
+    return record, {"emulated": True, "userland": ready, "qemu_cpu": cpu.qemu,
+                    "cpuinfo": {"part": cpu.part, "features": cpu.features}}
 
 
 def check_bundle(variant: str, bundle: str | Path, target: dict, userland: str | None, cores: int,

@@ -57,10 +57,10 @@ def time_on_device(target: dict, bundles: dict[str, tuple[str, str]], image: Pat
                progress=lambda line: log.info("%s: %s", device.ssh, line))
     record = json.loads(device.fetch(f"{here}/timing.json"))
     # The reference stood in for eager in the protocol; the ratios to it are the ONNX Runtime ones.
-    for row in record["variants"].values():
+    for variant, row in record["variants"].items():
         for key in [k for k in row if "ratio_to_eager" in k]:
             del row[key]
-        row["bundle"] = bundles[row["bundle"].split("/", 1)[1]][1]
+        row["bundle"] = bundles[variant][1]  # the local folder, not its copy on the device
     record["eager"] = None
     return {"target": target_record(target), "device": {"ssh": device.ssh, "workdir": here}, "emulated": False,
             "e2e_image": str(image), **{k: v for k, v in record.items() if k != "e2e_image"}}

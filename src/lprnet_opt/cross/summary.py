@@ -29,8 +29,9 @@ def target_summary(target: dict, check_paths: list[str], bundle_paths: list[str]
                    timing_path: str | None = None, goal: Goal | None = None) -> dict:
     rows = []
     timing = read_json(timing_path) if timing_path else None
-    for check_path, bundle_path in zip(check_paths, bundle_paths, strict=True):
-        check, bundle = read_json(check_path), read_json(bundle_path)
+    checks = [read_json(path) for path in check_paths]
+    for check, bundle_path in zip(checks, bundle_paths, strict=True):
+        bundle = read_json(bundle_path)
         evaluation, judge = check["evaluation_sample"], check["judge_sample"]
         rows.append({"variant": check["variant"], "runtime": bundle["runtime"], "built": bundle["built"],
                      "bundle": bundle_path.rsplit("/", 1)[0], "precision": check["precision"],
@@ -42,7 +43,6 @@ def target_summary(target: dict, check_paths: list[str], bundle_paths: list[str]
                      "judge_drop": judge["drop_vs_baseline"], "fit": check["fit"],
                      "unfit_reason": check["unfit_reason"], "emulated": check["emulated"],
                      "timed": timing["variants"].get(check["variant"]) if timing else None})
-    checks = [read_json(path) for path in check_paths]
     chosen = device_choice(checks, timing, goal or Goal()) if timing else None
     emulated = any(row["emulated"] for row in rows)
     qemu_cpu = rows[0]["qemu_cpu"] if rows else None

@@ -23,10 +23,10 @@ def main(request_path: str, output: str) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     request = json.loads(Path(request_path).read_text())
     settings = TimingSettings(**request["settings"])
-    artifacts = {v: (runtime, folder) for v, (runtime, folder) in request["bundles"].items()}
-    reference = request["reference"]
-    record = timing_record(artifacts, Path(request["sample"]), settings, eager=reference, peer=reference,
-                           bundles={v: folder for v, (_, folder) in artifacts.items()}, image=Path(request["image"]))
+    bundles, reference = request["bundles"], request["reference"]
+    record = timing_record({v: tuple(b) for v, b in bundles.items()}, Path(request["sample"]), settings,
+                           eager=reference, peer=reference, bundles={v: folder for v, (_, folder) in bundles.items()},
+                           image=Path(request["image"]))
     write_json(record, output)
 
 
