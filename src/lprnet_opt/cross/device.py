@@ -13,7 +13,6 @@ import logging
 import shlex
 import subprocess
 import tarfile
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,19 +53,17 @@ class Device:
 
     def run(self, argv: list[str], timeout: float, progress: Callable[[str], None] | None = None,
             env: Mapping[str, str] | None = None, cwd: str | None = None) -> list[str]:
-        """Run `argv` on the device (in `cwd` there, with `env` added); its stderr lines go to
+        """Run `argv` on the device (in `cwd` there, with `env` added); its output lines go to
         `progress` as they come. Returns them; raises DeviceError with the last ones on failure."""
         prefix = f"cd {shlex.quote(cwd)} && " if cwd else ""
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         remote = prefix + (f"env {assignments} " if assignments else "") + shlex.join(argv)
+        # One stream: what the device prints, on either, is progress and, on failure, the reason.
         process = subprocess.Popen(self.ssh_command(remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.STDOUT, text=True)
         lines: list[str] = []
-        out: list[str] = []
-        reader = threading.Thread(target=lambda: out.extend(process.stdout), daemon=True)
-        reader.start()
         try:
-            for line in process.stderr:
+            for line in process.stdout:
                 lines.append(line.rstrip())
                 if progress:
                     progress(line.rstrip())
@@ -74,7 +71,6 @@ class Device:
         except subprocess.TimeoutExpired:
             process.kill()
             raise self.error(f"{argv[0]} still running after {timeout:.0f} s") from None
-        reader.join()
         if status != 0:
             tail = " | ".join(lines[-3:]) or f"exit status {status}"
             raise self.error(f"{shlex.join(argv)[:200]} failed (exit {status}): {tail}")
