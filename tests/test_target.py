@@ -97,6 +97,8 @@ def test_a_device_over_ssh_takes_files_runs_its_python_and_gives_back_what_it_wr
                     "else 'kept'); sys.exit(3)"], timeout=60, cwd=device.folder("t"))
     with pytest.raises(DeviceError, match="reading"):
         device.fetch(device.folder("t", "missing"))
+    with pytest.raises(DeviceError, match=r"still running after 2 s"):  # a hung command ends at its deadline
+        device.run([device.python, "-c", "import time; print('started', flush=True); time.sleep(60)"], timeout=2)
 
 
 def test_a_device_target_needs_the_onnx_runtime_peer_its_timings_are_ratios_to():

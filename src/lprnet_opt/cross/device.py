@@ -13,6 +13,7 @@ import logging
 import shlex
 import subprocess
 import tarfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,15 +63,20 @@ class Device:
         process = subprocess.Popen(self.ssh_command(remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         lines: list[str] = []
+        # Killed at the deadline, so a command that hangs with its output open ends the read too.
+        expired = threading.Event()
+        deadline = threading.Timer(timeout, lambda: (expired.set(), process.kill()))
+        deadline.start()
         try:
             for line in process.stdout:
                 lines.append(line.rstrip())
                 if progress:
                     progress(line.rstrip())
-            status = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise self.error(f"{argv[0]} still running after {timeout:.0f} s") from None
+            status = process.wait()
+        finally:
+            deadline.cancel()
+        if expired.is_set():
+            raise self.error(f"{argv[0]} still running after {timeout:.0f} s")
         if status != 0:
             tail = " | ".join(lines[-3:]) or f"exit status {status}"
             raise self.error(f"{shlex.join(argv)[:200]} failed (exit {status}): {tail}")
