@@ -2,6 +2,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -237,9 +238,12 @@ TARGET = config["target"]
 TARGET_KEY = targets.target_key(TARGET) if TARGET else None
 TARGET_ROOT = f"results/target/{TARGET_KEY}"
 # What a bundle is built from: the target without its device, so that setting a device reruns
-# the checks (now read there) but never rebuilds a bundle.
+# the checks (now read there) but rebuilds only the TVM bundles, compiled with the device's
+# tuning (target_tuning).
 TARGET_BUILD = {
-    k: v for k, v in (TARGET or {}).items() if k not in ("device", "check_plates")
+    k: v
+    for k, v in (TARGET or {}).items()
+    if k not in ("device", "check_plates", "tune_trials")
 }
 TARGET_DEVICE = bool(TARGET and TARGET["device"])
 
@@ -250,6 +254,24 @@ TARGET_FORMS = targets.target_forms(VARIANTS, TARGET) if TARGET else {}
 
 def host_variant(form):
     return TARGET_FORMS[form][0]
+
+
+def target_tuning(form):
+    """The database a TVM bundle is compiled with: tuned on the device (rule target_tune) when
+    the target has one; none otherwise (TVM's default schedules, "untuned")."""
+    host = host_variant(form)
+    if not TARGET_DEVICE or kinds.on_target(host, VARIANTS) != "tvm":
+        return []
+    return [f"{TARGET_ROOT}/tune/{tvm_graph(host)}/database"]
+
+
+def device_label():
+    """A folder per device (SSH destination and port): what one device timed never resumes or
+    seeds another's tuning."""
+    device = TARGET["device"]
+    return re.sub(
+        r"[^A-Za-z0-9_.-]", "_", f"{device['ssh']}-{device.get('port') or 22}"
+    )
 
 
 def target_outputs():

@@ -1,13 +1,16 @@
 # A target of another architecture (config target; README, "Building for another device"): each
 # variant that can run there gets a bundle built for it, read under qemu-user as the target's CPU
 # on a sample of judge and evaluation plates. Emulated time is not a latency: nothing is timed.
-# Included only when the config names a target.
+# With target.device, the plates are read on the device, TVM is tuned there (TVM's RPC) and every
+# bundle is timed there. Included only when the config names a target.
 
 
 rule target_bundle:
     input:
         artifact=lambda w: artifact_of(host_variant(w.variant)),
         weights=lambda w: weights_of(host_variant(w.variant)),
+        # With a device, a TVM bundle's schedules, tuned there (rule target_tune).
+        database=lambda w: target_tuning(w.variant),
         code=lambda w: package_code(
             "target_bundle.py", runtime_code(host_variant(w.variant)), "tvm/compile"
         ),
@@ -34,6 +37,58 @@ rule target_bundle:
         threads=config["threads"],
     script:
         "../scripts/target_bundle.py"
+
+
+rule target_tvm_tasks:
+    input:
+        weights=lambda w: graph_weights(w.graph),
+        code=package_code("tvm_tasks.py"),
+    output:
+        f"{TARGET_ROOT}/tune/{{graph}}/tasks.json",
+    log:
+        f"logs/target_tvm_tasks/{TARGET_KEY}/{{graph}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        target=targets.tvm_target(TARGET_BUILD, config["threads"]),
+        threads=config["threads"],
+        # The target's LLVM target as it is: its candidates are timed on its device.
+        on_device=True,
+    script:
+        "../scripts/tvm_tasks.py"
+
+
+# TVM's RPC runner (cross/rpc.py): candidates built and cross-linked here, timed on the device.
+rule target_tune:
+    input:
+        tasks=f"{TARGET_ROOT}/tune/{{graph}}/tasks.json",
+        seeds=tvm_seed_files(),
+        code=package_code("target_tune.py"),
+    output:
+        directory(f"{TARGET_ROOT}/tune/{{graph}}/database"),
+    log:
+        f"logs/target_tune/{TARGET_KEY}/{{graph}}.log",
+    benchmark:
+        f"benchmarks/target_tune/{TARGET_KEY}/{{graph}}.tsv"
+    # Builds use every local core, and a device on this machine (127.0.0.1) must time alone.
+    threads: exclusive_threads()
+    resources:
+        mem_mb=4000,
+        runtime=lambda w, attempt: 120 * attempt,
+    params:
+        target=TARGET,
+        # Persistent, per device: a rerun or a raised budget continues from its records.
+        cache_root=lambda w: f"{TARGET_ROOT}/tune/cache/{device_label()}",
+        trials=TARGET["tune_trials"] or config["tvm"]["trials"],
+        min_trials=config["tvm"]["min_trials_per_task"],
+        seed=config["tvm"]["seed"],
+        population=config["tvm"]["population"],
+        warm_start=config["tvm"]["warm_start"],
+        seed_traces=config["tvm"]["seed_traces"],
+        cost_model=config["tvm"]["cost_model"],
+    script:
+        "../scripts/target_tune.py"
 
 
 rule target_check:

@@ -20,6 +20,7 @@ rule tvm_tasks:
     params:
         target=config["tvm"]["target"],
         threads=config["threads"],
+        on_device=False,
     script:
         "../scripts/tvm_tasks.py"
 

@@ -7,4 +7,5 @@ setup_job(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
 build_target_bundle(snakemake.wildcards.variant, p.host, p.kind, p.how, snakemake.input.artifact, snakemake.input.weights,
                     dict(p.target), p.threads, p.precision, model_folder=out.model, predict_path=out.predict,
-                    requirements_path=out.requirements, record_path=out.bundle)
+                    requirements_path=out.requirements, record_path=out.bundle,
+                    database=snakemake.input.database or None)

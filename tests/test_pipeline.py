@@ -510,14 +510,16 @@ def test_an_aarch64_target_gets_every_portable_bundle_checked_under_qemu_and_not
 
 # A target of this machine's architecture on a device reached over SSH (tests: an sshd of its own
 # on 127.0.0.1): nothing is emulated; every bundle is checked and timed there.
-X86_DEVICE = {"name": "box", "arch": "x86_64", "cpu": "x86-64-v3", "check_plates": 6}
+# Tuning there: 40 trials a graph, of which the shipped AVX2 seed's replays fill about 33.
+X86_DEVICE = {"name": "box", "arch": "x86_64", "cpu": "x86-64-v3", "check_plates": 6, "tune_trials": 40}
 
 
 def test_a_device_over_ssh_checks_and_times_every_bundle_there_and_the_goal_ships_from_its_timings(
         workflow, tmp_path, local_sshd):
-    """With target.device, each bundle is copied to the device, reads its plates there and is
-    timed there side by side; the target's answer is the goal's choice from those timings; what
-    the host's timing stage tells apart from ONNX Runtime fp32, the device does too."""
+    """With target.device, TVM is tuned there through its RPC server, each bundle is copied to the
+    device, reads its plates there and is timed there side by side; the target's answer is the
+    goal's choice from those timings; what the host's timing stage tells apart from ONNX Runtime
+    fp32, the device does too."""
     from lprnet_opt.config import validate_config
     from lprnet_opt.kinds import with_sources, on_target
     from lprnet_opt.targets import target_forms, target_key
@@ -531,10 +533,22 @@ def test_a_device_over_ssh_checks_and_times_every_bundle_there_and_the_goal_ship
     forms = target_forms(variants, target)
     plan = planned_jobs(snakemake(flow, "-n", "report", config={"target": target, "timing": timing}))
     assert plan.pop("target_bundle") == plan.pop("target_check") == len(forms) >= 6
+    tvm_forms = [v for v in forms if on_target(v, variants) == "tvm"]
+    # Tuned on the device: the full graph (mlc, pruned_mlc) and channel_pruned's widths.
+    assert plan.pop("target_tvm_tasks") == plan.pop("target_tune") == 2, plan
     assert set(plan) == {"target_timing", "target_summary", "timing", "bundle_readmes", "summarize", "report"}, plan
     result = snakemake(flow, "report", config={"target": target, "timing": timing})
     assert result.returncode == 0, result.stderr[-4000:]
     root = flow / "results/target" / target_key(target)
+    # Each graph tuned on the device: the seed's replays and the search's candidates timed there.
+    for database in sorted((root / "tune").glob("*/database")):
+        tuned = json.loads((database / "summary.json").read_text())
+        assert tuned["timed_on"] == {"ssh": local_sshd["ssh"], "port": local_sshd["port"], "runner": "TVM RPC"}
+        assert sum(t["records_after"] for t in tuned["tasks"]) >= target["tune_trials"], tuned
+        assert sum(t["searched"] for t in tuned["tasks"]) > 0 and "x86_64/avx2" in tuned["warm_start"], tuned
+    for variant in tvm_forms:  # compiled with those schedules; its check below reads the host's plates
+        bundle = json.loads((root / variant / "bundle.json").read_text())
+        assert bundle["tuned_on_device"] and "tuned on the device" in (root / variant / "README.md").read_text()
     device_timing = json.loads((root / "timing.json").read_text())
     assert device_timing["emulated"] is False and device_timing["device"]["ssh"] == local_sshd["ssh"]
     assert set(device_timing["variants"]) == set(forms) and device_timing["rounds"] == 6

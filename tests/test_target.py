@@ -126,3 +126,46 @@ def test_an_unreachable_device_is_one_line_naming_the_key_and_ssh_s_reason(tmp_p
                                           r"files to lprnet-opt/x failed: .*[Cc]onnection refused") as raised:
         device.push({"a.txt": tmp_path / "a.txt"}, device.folder("x"))
     assert "\n" not in str(raised.value)
+
+
+def rpc_servers_in(folder: str) -> list:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        # the server and the children it serves sessions in
+        if "tvm.exec." in " ".join(process.info["cmdline"] or []) and process.info["cwd"] == folder:
+            found.append(process)
+    return found
+
+
+def test_tvms_rpc_server_runs_on_the_device_through_a_forward_and_stops_with_its_block(local_sshd):
+    """The RPC path of tuning on the device (cross/rpc.py): TVM's server starts there on the
+    device's 127.0.0.1, a session reaches it through the SSH forward and runs a function there,
+    and the server is gone after the block; a device Python without TVM is one line naming the key."""
+    import time
+
+    from tvm import rpc
+
+    from lprnet_opt.cross.device import Device, DeviceError
+    from lprnet_opt.cross.rpc import device_server
+
+    device = Device.of({"device": local_sshd})
+    folder = device.folder("rpc")  # the server's working folder (workdir: absolute here)
+    with device_server(device, 1) as port:
+        session = rpc.connect("127.0.0.1", port, session_timeout=30)
+        session.upload(bytearray(b"plate"), "x.bin")  # a candidate's way there and back
+        assert session.cpu(0).exist and bytes(session.download("x.bin")) == b"plate"
+        assert len(rpc_servers_in(folder)) >= 1
+    deadline = time.monotonic() + 20
+    while rpc_servers_in(folder) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not rpc_servers_in(folder)
+
+    without_tvm = Device.of({"device": {**local_sshd, "python": "/usr/bin/python3"}})
+    with pytest.raises(DeviceError, match=r"^config key target.device \(.*\): TVM's RPC server did not start there "
+                                          r"\(install the TVM bundle's requirements.txt for /usr/bin/python3\): "
+                                          r".*No module named") as raised:
+        with device_server(without_tvm, 1):
+            pass
+    assert "\n" not in str(raised.value)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from lprnet_opt import tvm_setup
+from conftest import REPO
 from lprnet_opt.geometry import BATCH1_SHAPE
 from lprnet_opt.tvm.database import merge_databases
 from lprnet_opt.tvm.plan import allocate_trials, plan_trials
@@ -238,6 +239,26 @@ def test_target_class_comes_from_the_target_not_the_host():
     assert target_isa({"kind": "llvm", "mcpu": "znver4", "num-cores": 2}) == "avx512_vnni"
     assert target_isa({"kind": "llvm", "mcpu": "emeraldrapids", "num-cores": 2}) == "amx"
 
+
+
+def test_shipped_seeds_are_chosen_by_llvm_target_never_across_architectures():
+    """Seeds are keyed by the LLVM target: an Arm core gets no x86 seed, an x86 level its class's."""
+    from lprnet_opt.chars import NUM_CLASSES
+    from lprnet_opt.targets import tvm_target
+    from lprnet_opt.tvm.seed import choose_seed, seed_class
+    from lprnet_opt.tvm_setup import graph_key
+
+    seeds = sorted(str(p) for p in (REPO / "data/tvm_seed").rglob("*") if p.is_file())
+
+    def chosen(target: dict):
+        spec = tvm_target(target, 2)
+        return choose_seed("auto", seeds, {"target": spec, "graph": graph_key(NUM_CLASSES), "widths": "dense"})
+
+    assert seed_class(tvm_target({"arch": "aarch64", "cpu": "cortex-a76"}, 2)) == ("aarch64", "cortex-a76")
+    folder, why = chosen({"arch": "aarch64", "cpu": "cortex-a76"})
+    assert folder is None and "aarch64/cortex-a76 target" in why and "x86_64/avx2" in why, why
+    folder, why = chosen({"arch": "x86_64", "cpu": "x86-64-v3"})  # AVX2: the avx2 seed, never the AVX-512 one
+    assert folder == REPO / "data/tvm_seed/avx2", why
 
 def seed_from_shard(plan: dict, task_record: dict, shard: int, tmp_path: Path) -> dict:
     """A real seed, `tmp_path/seeds/here`, written from a 3-trial tuning of one shard of `plan`

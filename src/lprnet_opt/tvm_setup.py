@@ -113,10 +113,11 @@ def host_target(threads: int) -> dict:
 def resolve_target(spec: dict | None, threads: int) -> dict:
     """The config target, or this host's CPU with `threads` cores when the config says null.
     A target of another architecture is refused here, before tuning: MetaSchedule measures each
-    candidate on this machine, and nothing yet tunes or times on a remote device."""
+    candidate on this machine. A config target with a device tunes there (cross/rpc.py)."""
     if spec and isinstance(spec, dict) and llvm_arch(spec) != platform.machine():
         raise TVMSetupError(f"config key tvm.target: builds for {llvm_arch(spec)}, but this host is "
-                            f"{platform.machine()} and tuning runs its candidates here; no device runner yet")
+                            f"{platform.machine()} and tuning runs its candidates here; to tune for another machine, "
+                            "set config key target (with target.device: its candidates are timed there)")
     return dict(spec) if spec else host_target(threads)
 
 

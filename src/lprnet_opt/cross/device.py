@@ -1,6 +1,7 @@
 """The target's device, reached over SSH (config target.device): copy files there, run its
-Python, fetch what it wrote. Only `ssh` and `tar` are needed on either side, and nothing runs
-as root: the device needs a Python with the bundles' requirements installed, that is all.
+Python, fetch what it wrote. Only `ssh` and `tar` are needed on either side (and `setsid`, of
+util-linux or BusyBox, for TVM's RPC server), and nothing runs as root: the device needs a Python
+with the bundles' requirements installed, that is all.
 
 Every call is one `ssh -o BatchMode=yes` process, so a login that would ask for a password
 fails at once with ssh's own message instead of hanging a job.
@@ -48,20 +49,39 @@ class Device:
         """One line naming the config key and the device: what failed there."""
         return DeviceError(f"config key target.device ({self.ssh}{f' port {self.port}' if self.port else ''}): {what}")
 
-    def ssh_command(self, remote: str) -> list[str]:
+    def ssh_command(self, remote: str | None, forward: str | None = None) -> list[str]:
+        """ssh's argv for one remote command, or (`remote` None) for only a `forward` (-L)."""
         port = ["-p", str(self.port)] if self.port else []
-        return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", *port, *self.options, self.ssh, remote]
+        tunnel = ["-N", "-o", "ExitOnForwardFailure=yes", "-L", forward] if forward else []
+        return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", *port, *tunnel, *self.options, self.ssh,
+                *([remote] if remote else [])]
+
+    def start(self, argv: list[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
+              until_stdin_closes: bool = False) -> subprocess.Popen:
+        """Start `argv` on the device (in `cwd` there, with `env` added); its output, both streams,
+        is the process's stdout. `until_stdin_closes`: a server, stopped there when this side
+        closes its stdin or dies (killing ssh alone leaves a remote command running)."""
+        prefix = f"mkdir -p {shlex.quote(cwd)} && cd {shlex.quote(cwd)} && " if cwd else ""
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        command = (f"env {assignments} " if assignments else "") + shlex.join(argv)
+        if until_stdin_closes:
+            # The server in the background, in a session of its own (setsid), so that its whole
+            # group goes: TVM's server serves each client in a child that outlived a kill of the
+            # server alone (and kept the ssh open). A watcher on this side's stdin (kept as fd 3:
+            # a background job's stdin is /dev/null) kills the group at EOF; the shell ends with
+            # the server, so a server that dies at once ends the ssh too.
+            command = (f"{{ exec 3<&0; setsid {command} & server=$!; {{ read -r _ <&3; kill -- -$server; }} "
+                       ">/dev/null 2>&1 & wait $server; }")
+        return subprocess.Popen(self.ssh_command(prefix + command),
+                                stdin=subprocess.PIPE if until_stdin_closes else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def run(self, argv: list[str], timeout: float, progress: Callable[[str], None] | None = None,
             env: Mapping[str, str] | None = None, cwd: str | None = None) -> list[str]:
         """Run `argv` on the device (in `cwd` there, with `env` added); its output lines go to
         `progress` as they come. Returns them; raises DeviceError with the last ones on failure."""
-        prefix = f"cd {shlex.quote(cwd)} && " if cwd else ""
-        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
-        remote = prefix + (f"env {assignments} " if assignments else "") + shlex.join(argv)
         # One stream: what the device prints, on either, is progress and, on failure, the reason.
-        process = subprocess.Popen(self.ssh_command(remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = self.start(argv, env, cwd)
         lines: list[str] = []
         # Killed at the deadline, so a command that hangs with its output open ends the read too.
         expired = threading.Event()

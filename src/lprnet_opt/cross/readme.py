@@ -36,8 +36,9 @@ def target_readme(row: dict, bundle: dict, summary: dict) -> str:
     must = [f"- **The runtime's version**: requirements.txt pins what was checked ({pins}), as {target['arch']} "
             "wheels. Another version is another check."]
     if bundle.get("tvm_target"):
-        must.append(f"- **The CPU**: model.so is {target['arch']} machine code for `-mcpu={target['cpu']}`, untuned "
-                    "(TVM's default schedules). On a CPU without those features it fails to load or crashes.")
+        tuning = "tuned on the device" if bundle.get("tuned_on_device") else "untuned (TVM's default schedules)"
+        must.append(f"- **The CPU**: model.so is {target['arch']} machine code for `-mcpu={target['cpu']}`, {tuning}. "
+                    "On a CPU without those features it fails to load or crashes.")
     return f"""# {target['name']} bundle: {row['variant']}
 
 Built for {target['name']} from the host variant `{bundle['host_variant']}`. Image files in, plate

@@ -48,14 +48,21 @@ def compile_and_verify(model: LPRNet, target_spec: dict, database_dir: str | Pat
             "checked_images": len(images)}
 
 
-def cross_compile_library(model: LPRNet, target_spec: dict, compiler: str, path: str | Path) -> None:
-    """Build `model` for another architecture with TVM's default schedules (no database: tuning
-    measures candidates on the device, and none is reachable here) and link the .so with the
-    target's cross toolchain (`compiler`, e.g. aarch64-linux-gnu-gcc)."""
+def cross_compile_library(model: LPRNet, target_spec: dict, compiler: str, path: str | Path,
+                          database_dir: str | Path | None = None) -> None:
+    """Build `model` for another machine and link the .so with the target's cross toolchain
+    (`compiler`, e.g. aarch64-linux-gnu-gcc): with the schedules of `database_dir` (tuned on the
+    device, cross/rpc.py), or without one TVM's default schedules."""
     tvm = import_tvm()
+    from tvm.s_tir import meta_schedule as ms
     from tvm.support.cc import cross_compiler
 
-    executable = tvm.compile(export_relax(model), target=make_target(target_spec))
+    target = make_target(target_spec)
+    if database_dir:
+        executable = ms.relax_integration.compile_relax(open_database(database_dir), export_relax(model), target, None)
+    else:
+        executable = tvm.compile(export_relax(model), target=target)
     with atomic_path(path) as tmp:
         executable.export_library(str(tmp), fcompile=cross_compiler(compiler))
-    log.info("cross-compiled %s for %s (%d bytes)", path, target_spec.get("mtriple"), Path(path).stat().st_size)
+    log.info("cross-compiled %s for %s (%d bytes, %s)", path, target_spec.get("mtriple"), Path(path).stat().st_size,
+             f"schedules of {database_dir}" if database_dir else "untuned")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .. import isa
 from ..atomic import read_json, write_json
-from ..tvm_setup import import_tvm, make_target
+from ..tvm_setup import import_tvm, llvm_arch, make_target
 from .curve import database_records
 from .transfer import Transferred
 
@@ -51,6 +51,19 @@ def target_isa(target_spec: dict) -> str:
     return isa.isa_class(onednn=False, flags={LLVM_TO_CPUINFO.get(f, f) for f in features})
 
 
+def seed_class(target_spec: dict) -> tuple[str, str]:
+    """What a seed is keyed by (architecture, class): on x86 the CPU class of the code the target
+    generates, elsewhere its -mcpu. Schedules of another architecture never apply."""
+    arch = llvm_arch(target_spec)
+    return (arch, target_isa(target_spec)) if arch == "x86_64" else (arch, str(target_spec.get("mcpu", "generic")))
+
+
+def made_for(provenance: dict) -> tuple[str, str]:
+    """The (architecture, class) a seed was made for. Seeds made before the field existed were
+    all x86 (their isa_class says which)."""
+    return provenance.get("arch", "x86_64"), provenance.get("seed_class", provenance["isa_class"])
+
+
 def pick_class(available: list[str], wanted: str) -> str | None:
     """The most capable seed class that is not above `wanted`: its code runs on the target's CPU.
 
@@ -60,40 +73,51 @@ def pick_class(available: list[str], wanted: str) -> str | None:
     return max(usable, key=isa.CLASSES.index) if usable else None
 
 
+def pick_seed(available: list[tuple[str, str]], wanted: tuple[str, str]) -> tuple[str, str] | None:
+    """The seed key for a target: of its own architecture; on x86 by class (pick_class), elsewhere
+    the same -mcpu (an Arm core's schedules are not ordered like x86 vector widths)."""
+    arch, cls = wanted
+    classes = [c for a, c in available if a == arch]
+    chosen = pick_class([c for c in classes if c in isa.CLASSES], cls) if arch == "x86_64" else (
+        cls if cls in classes else None)
+    return (arch, chosen) if chosen is not None else None
+
+
 def choose_seed(setting: str, seed_files: list[str | Path], tasks: dict) -> tuple[Path | None, str]:
     """The seed folder for this tuning (or None) and a sentence saying why.
 
     `setting` is the config key tvm.warm_start: "off", "auto" (of the seeds whose files are
-    `seed_files`, the one for the graph of the most capable class not above the target's), or a
-    seed folder to use whatever its class.
+    `seed_files`, the one for the graph and LLVM target: same architecture, and on x86 the most
+    capable class not above the target's), or a seed folder to use whatever it was made for.
     """
     if setting == "off":
         return None, "warm start off (tvm.warm_start: off): tuned from scratch"
-    wanted = target_isa(tasks["target"])
+    wanted = seed_class(tasks["target"])
+    label = "/".join(wanted)
     if setting != "auto":
         folder = Path(setting)
         if not (folder / PROVENANCE).is_file():
             raise FileNotFoundError(f"config key tvm.warm_start: {folder} is not a seed folder (no {PROVENANCE})")
         made = read_json(folder / PROVENANCE)
-        return folder, f"seed {folder} ({made['isa_class']}) as configured, for a {wanted} target"
-    by_graph: dict[str, dict[str, Path]] = {}
+        return folder, f"seed {folder} ({'/'.join(made_for(made))}) as configured, for a {label} target"
+    by_graph: dict[str, dict[tuple[str, str], Path]] = {}
     for provenance in sorted(Path(f) for f in seed_files if Path(f).name == PROVENANCE):
         made = read_json(provenance)
-        by_graph.setdefault(made["graph"], {})[made["isa_class"]] = provenance.parent
+        by_graph.setdefault(made["graph"], {})[made_for(made)] = provenance.parent
     # A channel-pruned graph's key is the full graph's plus its widths (tvm_setup.graph_key):
     # without a seed of its own it takes the full graph's, whose traces transfer.transfer fits.
     full_graph = tasks["graph"].removesuffix(f"_{tasks['widths']}")
     for graph in dict.fromkeys([tasks["graph"], full_graph]):
-        chosen = pick_class(list(by_graph.get(graph, {})), wanted)
+        chosen = pick_seed(list(by_graph.get(graph, {})), wanted)
         if chosen is not None:
             folder = by_graph[graph][chosen]
             if graph == tasks["graph"]:
-                return folder, f"seed {folder} ({chosen}) for a {wanted} target"
-            return folder, (f"seed {folder} ({chosen}) of the full-width graph for a {wanted} target, "
+                return folder, f"seed {folder} ({'/'.join(chosen)}) for a {label} target"
+            return folder, (f"seed {folder} ({'/'.join(chosen)}) of the full-width graph for a {label} target, "
                             f"its traces transferred to widths {tasks['widths']}")
     seeds = by_graph.get(tasks["graph"], {})
-    return None, (f"no seed for graph {tasks['graph']} and a {wanted} target "
-                  f"(seeds for it: {sorted(seeds) or 'none'}): tuned from scratch")
+    return None, (f"no seed for graph {tasks['graph']} and a {label} target "
+                  f"(seeds for it: {sorted('/'.join(k) for k in seeds) or 'none'}): tuned from scratch")
 
 
 def best_records(shard_dirs: list[str | Path], workloads: dict[str, str], per_task: int) -> dict[str, dict]:
@@ -129,6 +153,8 @@ def write_seed(shard_dirs: list[str | Path], tasks_json: str | Path, trials: int
         tvm = import_tvm()
         provenance = {
             "graph": tasks["graph"], "target": tasks["target"], "isa_class": target_isa(tasks["target"]),
+            # What choose_seed matches (seed_class): the architecture, and its class or -mcpu.
+            **dict(zip(("arch", "seed_class"), seed_class(tasks["target"]))),
             "cpu_model": isa.cpuinfo_field("model name"),
             "cpu_family_model": f"{isa.cpuinfo_field('cpu family')}/{isa.cpuinfo_field('model')}",
             "cpu_class": isa.isa_class(onednn=False), "trials": trials, "tvm": tvm.__version__,

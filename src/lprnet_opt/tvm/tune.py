@@ -53,14 +53,17 @@ def has_one_schedule(task) -> bool:
     return all(len(space.trace.decisions) == 0 for space in context.generate_design_space())
 
 
-def write_tasks(target_spec: dict | None, threads: int, path: str | Path, widths: Widths = DENSE) -> dict:
+def write_tasks(target_spec: dict | None, threads: int, path: str | Path, widths: Widths = DENSE,
+                on_device: bool = False) -> dict:
     """Resolve the target on this node and extract the tuning tasks of LPRNet at `widths` once.
 
     The record holds the resolved target, so later jobs (shards, compiles) read it from here
     instead of resolving it again wherever they run; `from_host` says it was this node's CPU.
     `graph` names the architecture, the persistent databases' folder (setup.cache_folder).
+    `on_device`: candidates are timed on the target's device (cross/rpc.py), so the target may
+    be of any architecture.
     """
-    target = resolve_target(target_spec, threads)
+    target = dict(target_spec) if on_device else resolve_target(target_spec, threads)
     tasks = extract_tasks(target, widths)
     # has_one_schedule makes tuning contexts; the first imports the tensor intrinsics, which
     # took 88 s of a 102 s job without this and 7 s with it (AMD EPYC).
@@ -96,9 +99,12 @@ class CandidateBuilder:
     "build timed out after 30 s").
     """
 
-    def __init__(self, workers: int, timeout_s: float = 30.0, uses: int = 200) -> None:
+    def __init__(self, workers: int, timeout_s: float = 30.0, uses: int = 200, export=None) -> None:
         from tvm.support.popen_pool import PopenPoolExecutor
 
+        # How a built candidate is written for its runner: MetaSchedule's .tar by default (linked
+        # where it runs); a module-level function (pickled to the workers) for a device's .so.
+        self.export = export
         self.timeout_s = timeout_s
         self.pool = PopenPoolExecutor(max_workers=workers, timeout=timeout_s, maximum_process_uses=uses,
                                       initializer=warm_up_tvm)
@@ -110,12 +116,12 @@ class CandidateBuilder:
         from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func
         from tvm.support.popen_pool import StatusKind
 
-        pool, timeout_s = self.pool, self.timeout_s
+        pool, timeout_s, export = self.pool, self.timeout_s, self.export
 
         @derived_object
         class PooledBuilder(PyBuilder):
             def build(self, build_inputs):
-                jobs = [(None, None, item.mod, item.target, None) for item in build_inputs]
+                jobs = [(None, export, item.mod, item.target, None) for item in build_inputs]
                 results = []
                 for outcome in pool.map_with_error_catching(lambda job: _worker_func(*job), jobs):
                     if outcome.status == StatusKind.COMPLETE:
@@ -167,6 +173,13 @@ def tune_context(task, work_dir: str, population: int, seed: int):
                           search_strategy=strategy, task_name=task.task_name,
                           logger=task_logger(work_dir, task.task_name),
                           rand_state=seed, num_threads="physical").clone()
+
+
+def evaluator_config():
+    """How each candidate is timed, here or on a device: ten calls, one repeat."""
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0)
 
 
 COST_MODELS = ("per_task", "per_task_early", "shared")
@@ -232,12 +245,15 @@ def seed_traces_for(task, seed: Seed, k: int) -> list:
 
 
 def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed: int, population: int = 128,
-               warm_start: str | Path | None = None, seed_traces: int = 2, cost_model: str = "per_task") -> dict:
+               warm_start: str | Path | None = None, seed_traces: int = 2, cost_model: str = "per_task",
+               runner=None, export=None) -> dict:
     """Bring every task of one shard up to its planned trial count, then snapshot the database.
 
     With a seed folder (`warm_start`, chosen by seed.choose_seed), each task's top `seed_traces` seed traces are
     first built and timed here and committed with local times (once per seed: the cache's
     seed_replayed.json remembers); they count as trials of the plan, and the search tunes the rest.
+    `runner` times candidates (default: on this machine); `export` writes each built candidate for
+    it (CandidateBuilder). A device's RPC runner and cross-linking export come from cross/rpc.py.
     """
     # Candidates run in the runner's worker processes, which inherit TVM_NUM_THREADS; without
     # it TVM takes half the logical CPUs and would time 2-core schedules on 1 thread here.
@@ -259,9 +275,9 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     replay_log = read_json(replay_log_path) if replay_log_path.exists() else {}
     replayed_here = replay_log.setdefault(seed_db.id, {}) if seed_db else {}
     shard_model = shard_cost_model(cost_model, cores)
-    candidates = CandidateBuilder(workers=cores or 1)
+    candidates = CandidateBuilder(workers=cores or 1, export=export)
     builder = candidates.builder()
-    runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=10, repeat=1, min_repeat_ms=0))
+    runner = runner or ms.runner.LocalRunner(evaluator_config=evaluator_config())
     summary, start = [], time.perf_counter()
     try:
         if seed_db:  # every task's seed traces first, in one batch (seed.replay says why)
