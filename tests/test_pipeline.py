@@ -540,12 +540,16 @@ def test_a_device_over_ssh_checks_and_times_every_bundle_there_and_the_goal_ship
     result = snakemake(flow, "report", config={"target": target, "timing": timing})
     assert result.returncode == 0, result.stderr[-4000:]
     root = flow / "results/target" / target_key(target)
-    # Each graph tuned on the device: the seed's replays and the search's candidates timed there.
+    # Each graph tuned on the device: the AVX2 seed's replays and the search's candidates timed
+    # there (the channel-pruned graph's transferred replays may fill its whole budget).
+    searched = 0
     for database in sorted((root / "tune").glob("*/database")):
         tuned = json.loads((database / "summary.json").read_text())
         assert tuned["timed_on"] == {"ssh": local_sshd["ssh"], "port": local_sshd["port"], "runner": "TVM RPC"}
         assert sum(t["records_after"] for t in tuned["tasks"]) >= target["tune_trials"], tuned
-        assert sum(t["searched"] for t in tuned["tasks"]) > 0 and "x86_64/avx2" in tuned["warm_start"], tuned
+        assert "x86_64/avx2" in tuned["warm_start"], tuned["warm_start"]
+        searched += sum(t["searched"] for t in tuned["tasks"])
+    assert searched > 0
     for variant in tvm_forms:  # compiled with those schedules; its check below reads the host's plates
         bundle = json.loads((root / variant / "bundle.json").read_text())
         assert bundle["tuned_on_device"] and "tuned on the device" in (root / variant / "README.md").read_text()

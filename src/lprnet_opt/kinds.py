@@ -51,7 +51,7 @@ class Kind:
     # (preprocessed, float32, (1, 3, 24, 94)) into `logits`: the report shows them and
     # tests/test_pipeline.py runs each. Only state_dict kinds need this project (LPRNet's class).
     snippet: str = ""
-    # How it is built for a target of another architecture (config `target`, cross/): "copy"
+    # How it is built for a target (config `target`: another machine, cross/): "copy"
     # (a portable artifact, run by its runtime's wheel for that platform), "tvm" (recompiled for
     # the target's triple and CPU), or why it is not built there; the target summary says so.
     on_target: str = "copy"
@@ -68,7 +68,7 @@ model = ov.Core().compile_model("{artifact}", "CPU", {{"INFERENCE_PRECISION_HINT
 logits = model(np.zeros((1, 3, 24, 94), np.float32))[0]"""
 
 
-_TORCH_ONLY_HERE = ("not built for another architecture: PyTorch runs need torch on the device, which the "
+_TORCH_ONLY_HERE = ("not built for a target: PyTorch runs need torch on the device, which the "
                     "target userland does not carry (cross/userland.py)")
 
 # Kinds whose artifact is an fp32 state_dict: what compilers, quantizers and pruners start from.
@@ -94,7 +94,7 @@ KINDS: dict[str, Kind] = {
         Kind("quantized", "static INT8 by PT2E (x86 inductor), a torch.export program", runtime="exported_inductor",
              artifact="results/quantize/{variant}.pt2", rule="quantize",
              build_info="results/quantize/{variant}.json", sources=FP32_SOURCES, params=("max_drop?",),
-             on_target="not built for another architecture: PT2E INT8 lowers through PyTorch's x86 inductor "
+             on_target="not built for a target: PT2E INT8 lowers through PyTorch's x86 inductor "
                        "quantizer (oneDNN kernels)",
              snippet="""import torch, torch.ao.quantization.fx._decomposed  # registers the (de)quantize ops
 torch._inductor.config.freezing = True; model = torch.compile(torch.export.load("{artifact}").module())
@@ -273,14 +273,14 @@ def onnxruntime_peer(variants: Mapping[str, Mapping]) -> str | None:
 
 
 def on_target(variant: str, variants: Mapping[str, Mapping]) -> str:
-    """How a variant is built for a target of another architecture ("copy" or "tvm"), or why not."""
+    """How a variant is built for a target (config target: another machine) ("copy" or "tvm"), or why not."""
     precision = precision_of(variant, variants)
     if precision != "f32":
-        return (f"not built for another architecture: {precision} is chosen and checked per x86 CPU class "
+        return (f"not built for a target: {precision} is chosen and checked per x86 CPU class "
                 "(AVX-512 BF16, AMX)")
     return kind_of(variant, variants).on_target
 
 
 def target_variants(variants: Mapping[str, Mapping]) -> list[str]:
-    """The variants a target of another architecture gets a bundle of."""
+    """The variants a target gets a bundle of."""
     return [name for name in variants if on_target(name, variants) in ("copy", "tvm")]
