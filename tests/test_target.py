@@ -162,10 +162,11 @@ def test_tvms_rpc_server_runs_on_the_device_through_a_forward_and_stops_with_its
         time.sleep(0.5)
     assert not rpc_servers_in(folder)
 
-    without_tvm = Device.of({"device": {**local_sshd, "python": "/usr/bin/python3"}})
+    # A Python without TVM there (no Python at all: /usr/bin/python3 may be absent from the machine).
+    without_tvm = Device.of({"device": {**local_sshd, "python": "/nonexistent/python3"}})
     with pytest.raises(DeviceError, match=r"^config key target.device \(.*\): TVM's RPC server did not start there "
-                                          r"\(install the TVM bundle's requirements.txt for /usr/bin/python3\): "
-                                          r".*No module named") as raised:
+                                          r"\(install the TVM bundle's requirements.txt for /nonexistent/python3\): "
+                                          r".*No such file or directory") as raised:
         with device_server(without_tvm, 1):
             pass
     assert "\n" not in str(raised.value)
