@@ -113,13 +113,9 @@ def test_a_device_target_needs_the_onnx_runtime_peer_its_timings_are_ratios_to()
 
 def test_an_unreachable_device_is_one_line_naming_the_key_and_ssh_s_reason(tmp_path):
     """Nothing listens on the port: the copy fails at once with ssh's own reason, in one line."""
-    import socket
+    from lprnet_opt.cross.device import Device, DeviceError, free_local_port
 
-    from lprnet_opt.cross.device import Device, DeviceError
-
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_local_port()
     (tmp_path / "a.txt").write_text("plate")
     device = Device.of({"device": {"ssh": "nobody@127.0.0.1", "port": port, "options": ["-o", "LogLevel=ERROR"]}})
     with pytest.raises(DeviceError, match=rf"^config key target.device \(nobody@127.0.0.1 port {port}\): copying 1 "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import shlex
+import socket
 import subprocess
 import tarfile
 import threading
@@ -124,6 +125,13 @@ class Device:
         if result.returncode != 0:
             raise self.error(f"reading {remote_path} failed: {last_line(result.stderr)}")
         return result.stdout
+
+
+def free_local_port() -> int:
+    """A port on this machine's 127.0.0.1 that was free a moment ago (for a forward, or a server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def last_line(stderr: bytes) -> str:

@@ -22,12 +22,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..atomic import write_json
-from ..tvm.plan import plan_trials
-from ..tvm.seed import choose_seed
-from ..tvm.tune import evaluator_config, tune_shard
-from ..tvm_setup import cache_folder, warm_up_tvm
-from .device import Device
+from ..tvm.tune import evaluator_config, tune_planned_shard
+from ..tvm_setup import warm_up_tvm
+from .device import Device, free_local_port
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +48,6 @@ def connect_forwarded(port: int, _config):
     from tvm import rpc
 
     return rpc.connect("127.0.0.1", port, session_timeout=SESSION_TIMEOUT_S)
-
-
-def free_local_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ServerOutput:
@@ -144,13 +135,8 @@ def tune_on_device(tasks: dict, device: Device, compiler: str, cache_root: str |
     a host shard (its persistent database is keyed by the target's LLVM target and the graph)."""
     threads = tasks["target"].get("num-cores") or 1
     warm_up_tvm(threads)
-    folder, why = choose_seed(warm_start, seed_files, tasks)
-    log.info("warm start: %s", why)
-    plan = plan_trials(tasks, trials, min_trials, 1)
     with device_server(device, threads) as port:
-        summary = tune_shard(plan, 0, cache_folder(cache_root, tasks, 0), out, seed, population, folder, seed_traces,
-                             cost_model, runner=device_runner(port),
-                             export=functools.partial(export_linked, compiler))
-    summary.update(warm_start=why, timed_on={"ssh": device.ssh, "port": device.port, "runner": "TVM RPC"})
-    write_json(summary, Path(out) / "summary.json")
-    return summary
+        return tune_planned_shard(tasks, 0, 1, cache_root, out, seed_files, trials, min_trials, seed, population,
+                                  warm_start, seed_traces, cost_model, runner=device_runner(port),
+                                  export=functools.partial(export_linked, compiler),
+                                  notes={"timed_on": {"ssh": device.ssh, "port": device.port, "runner": "TVM RPC"}})

@@ -18,9 +18,10 @@ from ..chars import NUM_CLASSES
 from ..model import DENSE, LPRNet, Widths
 from .database import records_for, repair_database, snapshot
 from .graph import export_relax, fuse_for_tuning
-from .seed import Seed, replay
+from .plan import plan_trials
+from .seed import Seed, choose_seed, replay
 from .transfer import transfer
-from ..tvm_setup import TVMSetupError, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
+from ..tvm_setup import TVMSetupError, cache_folder, graph_key, import_tvm, make_target, resolve_target, warm_up_tvm
 
 log = logging.getLogger(__name__)
 
@@ -317,3 +318,21 @@ def tune_shard(plan: dict, shard: int, cache: str | Path, out: str | Path, seed:
     return {"shard": shard, "seconds": round(time.perf_counter() - start, 1), "cost_model": cost_model, "tasks": summary,
             "seed": ({"folder": str(warm_start), "id": seed_db.id,
                       **{k: v for k, v in seed_db.provenance.items() if k != "tasks"}} if seed_db else None)}
+
+
+def tune_planned_shard(tasks: dict, shard: int, shards: int, cache_root: str | Path, out: str | Path,
+                       seed_files: list[str], trials: int, min_trials: int, seed: int, population: int,
+                       warm_start: str, seed_traces: int, cost_model: str, runner=None, export=None,
+                       notes: dict | None = None) -> dict:
+    """One shard of a graph's tuning from its tasks.json record: the seed chosen for its target
+    (config tvm.warm_start), the trials planned over `shards`, the shard tuned into its persistent
+    database under `cache_root`, and `out/summary.json` written (with `notes` added). Rule
+    tvm_tune_shard on this machine; rule target_tune, one shard, on the device (cross/rpc.py)."""
+    folder, why = choose_seed(warm_start, seed_files, tasks)
+    log.info("warm start: %s", why)
+    plan = plan_trials(tasks, trials, min_trials, shards)
+    summary = tune_shard(plan, shard, cache_folder(cache_root, tasks, shard), out, seed, population, folder,
+                         seed_traces, cost_model, runner=runner, export=export)
+    summary = {**summary, "warm_start": why, **(notes or {})}
+    write_json(summary, Path(out) / "summary.json")
+    return summary
