@@ -137,7 +137,7 @@ def rpc_servers_in(folder: str) -> list:
 
 def test_tvms_rpc_server_runs_on_the_device_through_a_forward_and_stops_with_its_block(local_sshd):
     """The RPC path of tuning on the device (cross/rpc.py): TVM's server starts there on the
-    device's 127.0.0.1, a session reaches it through the SSH forward and runs a function there,
+    device's 127.0.0.1, a session reaches it through the SSH forward and moves a file there and back,
     and the server is gone after the block; a device Python without TVM is one line naming the key."""
     import time
 
