@@ -63,10 +63,12 @@ rule onnx_int8:
         "../scripts/onnx_int8.py"
 
 
-# INT8 with NNCF, on the fp32 ONNX export that the OpenVINO peer runs.
+# INT8 for OpenVINO: NNCF on the fp32 ONNX export that the OpenVINO peer runs, or ONNX
+# Runtime's QDQ of the equalized INT8 graph of the source weights, whichever agrees more.
 rule openvino_int8:
     input:
         onnx=lambda w: f"results/onnx/{VARIANTS[w.variant]['source']}.onnx",
+        weights=lambda w: source_weights(w.variant),
         split=CALIBRATION,
         judge=judge_plates(),
         code=package_code("openvino_int8.py"),
@@ -90,5 +92,6 @@ rule openvino_int8:
         max_drop=lambda w: VARIANTS[w.variant].get("max_drop"),
         guard_fp32_layers=config["quantization"]["guard_fp32_layers"],
         target_isa=config["quantization"]["target_isa"],
+        qdq_methods=config["quantization"]["onnx_calibration_methods"],
     script:
         "../scripts/openvino_int8.py"

@@ -80,3 +80,28 @@ def test_int8_build_of_a_model_with_an_outlier_channel_keeps_its_plates_only_equ
             assert record["equalized"] is None
     assert agreement[True] >= 0.9, agreement
     assert agreement[True] > agreement[False] + 0.2, agreement
+
+
+def test_openvino_int8_of_a_model_with_an_outlier_channel_ships_the_equalized_qdq(plates48, tmp_path):
+    """The equalized QDQ candidate agrees with fp32 on more time steps than NNCF's four, so it
+    is chosen, keeps the plates, and runs INT8 in OpenVINO (u8 convs in its execution graph)."""
+    from lprnet_opt.chars import greedy_decode
+    from lprnet_opt.compress.int8_guard import Judge
+    from lprnet_opt.compress.openvino_quantize import build_openvino_int8
+    from lprnet_opt.onnx_export import export_onnx
+    from lprnet_opt.runtimes import load_runner
+
+    images = plates48.images
+    model, channel = with_outlier(images)
+    export_onnx(model, tmp_path / "fp32.onnx")
+    judge = Judge(images, greedy_decode(logits(model, images).numpy()), "the model's own plates")
+    record = build_openvino_int8(tmp_path / "fp32.onnx", images[:24], judge, 1, tmp_path / "m.xml",
+                                 GuardSettings(min_agreement=0.0, max_extra_fp32_layers=0), 8,
+                                 source=model, qdq_methods=("minmax",))
+    nncf_rows = [r for r in record["candidates"] if r["tool"] == "nncf"]
+    assert len(nncf_rows) == 4 and record["chosen"]["tool"] == "onnxruntime qdq", record["candidates"]
+    assert record["chosen"]["frame_agreement"] > max(r["frame_agreement"] for r in nncf_rows)
+    assert channel in {c for r in record["equalized"] for c in r["channels"]}
+    assert record["guard"]["attempts"][0]["agreement"] >= 0.9, record["guard"]
+    ran = load_runner("openvino_runtime", tmp_path / "m.xml", 1).precision["conv_precisions"]
+    assert ran.get("u8", 0) >= 10, ran

@@ -145,6 +145,18 @@ def share_percentile_histograms(calibrator, cache_of: Callable[[str], Path], met
     return shared
 
 
+def quantize_sharing(fp32: str | Path, output: str | Path, images: np.ndarray, method: str, activation: str,
+                     fp32_nodes: list[str], cache_of: Callable[[str], Path], methods: Sequence[str],
+                     reduce_range: bool) -> None:
+    """`quantize_onnx` with `method`'s ranges cached at `cache_of(method)`; a percentile
+    calibration also writes the ranges of the other percentile methods of `methods`."""
+    with kept_calibrators() as made:
+        quantize_onnx(fp32, output, images, method, activation, fp32_nodes, cache_of(method), reduce_range)
+    for calibrator in made:
+        if shared := share_percentile_histograms(calibrator, cache_of, methods):
+            log.info("calibration %s: its histograms also give the ranges of %s", method, ", ".join(shared))
+
+
 def with_isa_note(source: Path, path: str | Path, isa: str) -> None:
     """`source` written to `path` with the CPU class it was built for in its metadata, which
     the runtime checks at load."""
@@ -189,11 +201,7 @@ def build_onnx_int8(model, calibration: np.ndarray, judge: Judge, max_fp32_layer
 
         def build(method: str, activation: str, fp32_nodes: list[str], name: str, rr: bool = reduce_range) -> Path:
             out = work / f"{name}.onnx"
-            with kept_calibrators() as made:
-                quantize_onnx(fp32, out, calibration, method, activation, [*rule_fp32, *fp32_nodes], cache_of(method), rr)
-            for calibrator in made:
-                if shared := share_percentile_histograms(calibrator, cache_of, methods):
-                    log.info("calibration %s: its histograms also give the ranges of %s", method, ", ".join(shared))
+            quantize_sharing(fp32, out, calibration, method, activation, [*rule_fp32, *fp32_nodes], cache_of, methods, rr)
             return out
 
         unknown = [m for m in methods if m not in CALIBRATION_METHODS]
