@@ -117,7 +117,8 @@ logits = vm["main"](tvm.runtime.tensor(np.zeros((1, 3, 24, 94), np.float32)))[0]
              runtime="onnx_runtime", artifact="results/onnx_int8/{variant}.onnx", rule="onnx_int8",
              build_info="results/onnx_int8/{variant}.json", sources=FP32_SOURCES, params=("max_drop?", "equalize?"),
              snippet=_ONNX),
-        Kind("openvino_int8", "static INT8 by NNCF, OpenVINO IR on OpenVINO", runtime="openvino_runtime",
+        Kind("openvino_int8", "static INT8 for OpenVINO: NNCF's, or ONNX Runtime's QDQ of the equalized INT8 "
+             "graph, whichever agrees more; OpenVINO IR", runtime="openvino_runtime",
              artifact="results/openvino_int8/{variant}.xml", rule="openvino_int8",
              build_info="results/openvino_int8/{variant}.json", sources=FP32_SOURCES,
              params=("max_drop?",), snippet=_OPENVINO),

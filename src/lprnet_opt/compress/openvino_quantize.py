@@ -1,10 +1,13 @@
-"""Static INT8 for OpenVINO with its own tool, NNCF post-training quantization (rule openvino_int8).
+"""Static INT8 for OpenVINO (rule openvino_int8): NNCF post-training quantization, or ONNX
+Runtime's QDQ of the equalized INT8 graph, whichever agrees more with fp32.
 
-The input is the fp32 ONNX export that the OpenVINO fp32 peer runs, converted to an OpenVINO
-model; the result is OpenVINO IR (`.xml` with its `.bin`). Two choices are measured on the
-calibration split (least logit error against fp32) and recorded in the build JSON: the preset
-(MIXED: symmetric weights, asymmetric activations; PERFORMANCE: symmetric both) and whether
-the global-context normalisation and the container stay fp32 (onnx_quantize.ALWAYS_FP32).
+NNCF's input is the fp32 ONNX export that the OpenVINO fp32 peer runs, converted to an OpenVINO
+model; the result is OpenVINO IR (`.xml` with its `.bin`). Its candidates differ in the preset
+(MIXED: symmetric weights, asymmetric activations; PERFORMANCE: symmetric both) and in whether
+the global-context normalisation and the container stay fp32 (onnx_quantize.ALWAYS_FP32). The
+QDQ candidates (`qdq_models`, one per calibration method) are what the ONNX Runtime build makes,
+outlier channels equalized, read by OpenVINO's ONNX frontend. All are measured on the
+calibration split and recorded in the build JSON; the most per-time-step agreement with fp32 wins.
 
 Numerics: NNCF's default overflow fix (7-bit weights in the first layer only) on every CPU
 class. Measured on the real checkpoint with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA, which
