@@ -24,6 +24,7 @@ guard then judges the saved IR through the runtime like any other attempt.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -147,11 +148,13 @@ def qdq_models(source, calibration: np.ndarray, methods: Sequence[str], work: Pa
     fp32 = work / "int8_graph.onnx"
     moved = prepare_fp32(source, fp32, calibration)
     rule_fp32, convs = fp32_nodes_of(fp32)
+    made = itertools.count()
 
     def make(method: str, reduce_range: bool, fp32_nodes: Sequence[str] = ()):
-        out = work / f"qdq_{method}_{int(reduce_range)}_{len(fp32_nodes)}.onnx"
+        out = work / f"qdq{next(made)}.onnx"  # a file per model: none overwrites one still in use
+        # Activation ranges do not depend on the weights' range or the fp32 convs: one calibration per method.
         quantize_sharing(fp32, out, calibration, method, "uint8", [*rule_fp32, *fp32_nodes],
-                         lambda m: work / f"{m}_{int(reduce_range)}.ranges", methods, reduce_range)
+                         lambda m: work / f"{m}.ranges", methods, reduce_range)
         return openvino.convert_model(str(out))
 
     return make, convs, moved
@@ -168,10 +171,11 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
     model of that export) ONNX Runtime's QDQ, equalized, one per calibration method of
     `qdq_methods` (`qdq_models`). The closest is the one whose most likely class per time step
     agrees most with fp32's, then the least logit error, as in the ONNX Runtime build. Measured
-    on the real checkpoint: NNCF's best lost 5 judge plates and gained 0 against the baseline
-    (16 NNCF settings, equalized inputs among them: at best 3 lost / 1 gained); the equalized
-    QDQ, MinMax, lost 0 and gained 1 (docs/int8-equalize.md)."""
+    on the real checkpoint: NNCF's chosen candidate lost 5 judge plates and gained 0 against the
+    baseline (36 NNCF settings tried, equalized inputs among them: at best 3 lost / 2 gained); the
+    equalized QDQ, MinMax, lost 0 and gained 1 (docs/int8-equalize.md)."""
     import nncf
+    import onnxruntime
     import openvino
 
     isa = target_isa or isa_class(onednn=True)
@@ -184,25 +188,25 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
     source_plates = greedy_decode(run_batched(fp32_runner, judge.images, 1))
     fp32 = openvino.convert_model(str(onnx_path))
     with tempfile.TemporaryDirectory() as scratch:
-        rows, models = [], {}
+        models, rows = {}, {}  # both keyed (preset, keep_fp32) for NNCF, ("qdq", method) for QDQ
         for preset in PRESETS:
             for keep in KEEP_FP32:
                 models[preset, keep] = quantize_openvino(fp32, calibration, preset, keep)
-                rows.append({"tool": "nncf", "preset": preset, "keep_fp32": keep})
+                rows[preset, keep] = {"tool": "nncf", "preset": preset, "keep_fp32": keep}
         equalized = None
         if source is not None and qdq_methods:
             make_qdq, qdq_convs, equalized = qdq_models(source, calibration, qdq_methods, Path(scratch))
             for method in qdq_methods:
                 models["qdq", method] = make_qdq(method, qdq_reduce_range)
-                rows.append({"tool": "onnxruntime qdq", "method": method, "reduce_range": qdq_reduce_range})
-        for row, model in zip(rows, models.values()):
-            row.update(logit_error(candidate_logits(model, calibration, threads), reference))
-            log.info("candidate %s: logit mse %.4f frame agreement %.5f plate agreement %.4f",
-                     {k: v for k, v in row.items() if k in ("tool", "preset", "keep_fp32", "method")},
+                rows["qdq", method] = {"tool": "onnxruntime qdq", "method": method, "reduce_range": qdq_reduce_range}
+        for key, row in rows.items():
+            named = dict(row)
+            row.update(logit_error(candidate_logits(models[key], calibration, threads), reference))
+            log.info("candidate %s: logit mse %.4f frame agreement %.5f plate agreement %.4f", named,
                      row["logit_mse"], row["frame_agreement"], row["agreement"])
-        best_index = min(range(len(rows)), key=lambda i: (-rows[i]["frame_agreement"], rows[i]["logit_mse"]))
-        best_key = list(models)[best_index]
+        best_key = min(rows, key=lambda k: (-rows[k]["frame_agreement"], rows[k]["logit_mse"]))
         qdq = best_key[0] == "qdq"
+        first_reduce_range = qdq and qdq_reduce_range
         subset = calibration[:scan_images]
         scans: list[list[dict]] = []
 
@@ -213,7 +217,7 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
 
         def ranked() -> list[str]:
             candidates = qdq_convs if qdq else fp32_nodes_of(onnx_path)[1]
-            scans.append(leave_one_out(lambda kept: candidate_logits(make(qdq_reduce_range and qdq, kept, subset), subset,
+            scans.append(leave_one_out(lambda kept: candidate_logits(make(first_reduce_range, kept, subset), subset,
                                                                      threads), candidates, reference[: len(subset)]))
             return choose_fp32_layers(scans[0], len(candidates))
 
@@ -221,18 +225,17 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
         controlled: list[dict] = []
 
         def attempt(reduce_range: bool, kept: list[str]) -> tuple[int, list[str]]:
-            if (reduce_range, kept) == (qdq and qdq_reduce_range, []) and (qdq or guard.max_drop is None):
-                built.append(models[best_key])  # the chosen candidate, measured above
-            elif reduce_range or kept or qdq:
-                built.append(make(reduce_range, kept, calibration))
-            else:  # an NNCF candidate under a budget: NNCF's own accuracy control first
+            first = (reduce_range, kept) == (first_reduce_range, [])
+            if first and not qdq and guard.max_drop is not None:  # NNCF under a budget: its own accuracy control
                 model, info = accuracy_controlled(fp32, calibration, judge, *best_key, guard.max_drop,
                                                   guard.max_extra_fp32_layers)
                 built.append(model)
                 controlled.append(info)
+            else:  # the chosen candidate as measured above, or rebuilt with the guard's numerics
+                built.append(models[best_key] if first else make(reduce_range, kept, calibration))
             return len(built) - 1, greedy_decode(candidate_logits(built[-1], judge.images, threads))
 
-        chosen, record = guarded_build(attempt, qdq and qdq_reduce_range, [], ranked, guard, judge, source_plates)
+        chosen, record = guarded_build(attempt, first_reduce_range, [], ranked, guard, judge, source_plates)
     for entry in record["attempts"]:  # named as torch modules, as in the other INT8 records
         entry["fp32_layers"] = [module_of(n) or n for n in entry["fp32_layers"]]
     if controlled:  # and the convs NNCF returned to fp32 in its own attempt, besides those fp32 in every attempt
@@ -243,12 +246,12 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
     save_ir(final, path)
     attempt_used = record["attempts"][record["chosen_attempt"]]
     return {
-        "tool": (f"onnxruntime.quantization {onnxruntime_version()} quantize_static (QDQ), converted by OpenVINO "
+        "tool": (f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ), converted by OpenVINO "
                  f"{openvino.__version__}" if qdq else f"nncf {nncf.__version__} quantize on OpenVINO {openvino.__version__}"),
-        "chosen": rows[best_index],
+        "chosen": rows[best_key],
         "preset": None if qdq else best_key[0],
         "fp32_layers": [*KEEP_FP32["context" if qdq else best_key[1]], *attempt_used["fp32_layers"]],
-        "candidates": rows,
+        "candidates": list(rows.values()),
         # Per equalized map of the QDQ candidates' graph: the outlier channels and their bound.
         "equalized": equalized,
         "sensitivity": scans[0] if scans else [],
@@ -259,9 +262,3 @@ def build_openvino_int8(onnx_path: str | Path, calibration: np.ndarray, judge: J
             "by AVX2 kernels; the guard's reduce-range step fixes every layer")),
         "runtime_settings": settings(threads),
     }
-
-
-def onnxruntime_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
